@@ -1,0 +1,26 @@
+# Warning and sanitizer settings as INTERFACE targets, linked by each module (STYLE.md §9).
+
+add_library(tern_warnings INTERFACE)
+add_library(tern::warnings ALIAS tern_warnings)
+target_compile_options(tern_warnings INTERFACE
+    -Wall -Wextra -Wconversion -Wsign-conversion -Wshadow -pedantic
+    $<$<BOOL:${TERN_WERROR}>:-Werror>)
+
+# Sanitizers are chosen by the preset and reach every target through tern::sanitize, which each
+# module links PUBLIC so executables pick up the link flags too.
+add_library(tern_sanitize INTERFACE)
+add_library(tern::sanitize ALIAS tern_sanitize)
+if(TERN_SANITIZE)
+    list(JOIN TERN_SANITIZE "," _tern_san)
+    target_compile_options(tern_sanitize INTERFACE
+        -fsanitize=${_tern_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(tern_sanitize INTERFACE -fsanitize=${_tern_san})
+endif()
+
+# libFuzzer instrumentation for the library code under test; the fuzz targets add
+# -fsanitize=fuzzer themselves (it brings main()).
+add_library(tern_fuzz_instrument INTERFACE)
+add_library(tern::fuzz_instrument ALIAS tern_fuzz_instrument)
+if(TERN_BUILD_FUZZERS)
+    target_compile_options(tern_fuzz_instrument INTERFACE -fsanitize=fuzzer-no-link)
+endif()
