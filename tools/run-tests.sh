@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it:
+#   1. release build, every ctest test (protocol, broker integration with real clients, tools);
+#   2. ASan + UBSan build, the protocol tests again;
+#   3. the libFuzzer targets for a bounded time under ASan + UBSan (FUZZ_SECONDS, default 60).
+# Exits non-zero on the first failing stage; prints each stage's ctest summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+JOBS=${JOBS:-$(nproc)}
+start=$SECONDS
+results=()
+
+stage() { # name, then the command
+    local name=$1
+    shift
+    local t0=$SECONDS
+    echo
+    echo "==> [$(date +%H:%M:%S)] $name"
+    if "$@"; then
+        results+=("PASS  $name ($((SECONDS - t0)) s)")
+    else
+        results+=("FAIL  $name ($((SECONDS - t0)) s)")
+        summary
+        exit 1
+    fi
+}
+
+summary() {
+    echo
+    echo "==> summary ($((SECONDS - start)) s)"
+    printf '    %s\n' "${results[@]}"
+}
+
+build() { # preset [targets...]
+    local preset=$1
+    shift
+    cmake --preset "$preset" >/dev/null || return 1
+    if [[ $# -gt 0 ]]; then
+        cmake --build --preset "$preset" -j "$JOBS" --target "$@"
+    else
+        cmake --build --preset "$preset" -j "$JOBS"
+    fi
+}
+
+bash tools/install-deps.sh || exit 1
+
+stage "release: build" build release
+stage "release: ctest (all tests)" ctest --preset release -j "$JOBS" --timeout 300
+stage "asan+ubsan: build protocol tests" build asan protocol_tests
+stage "asan+ubsan: ctest -L protocol" ctest --preset asan -L protocol -j "$JOBS" --timeout 300
+if [[ -f tools/run-fuzz.sh ]]; then
+    stage "fuzz: ${FUZZ_SECONDS} s under ASan+UBSan" bash tools/run-fuzz.sh "$FUZZ_SECONDS"
+fi
+summary
