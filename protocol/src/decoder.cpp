@@ -564,6 +564,20 @@ boost::system::result<received_packet> stream_decoder::next(std::span<const std:
     if (failed_) {
         return failed_;
     }
+    if (!header_done_ && header_bytes_ == 0 && !input.empty()) {
+        // Fast path: the whole fixed header is usually in the chunk; parse it in place.
+        auto h = decode_fixed_header(input, options_);
+        if (h) {
+            header_ = *h;
+            header_done_ = true;
+            header_bytes_ = h->size;
+            input = input.subspan(h->size);
+            start_body();
+        } else if (h.error() != ce::need_more) {
+            failed_ = h.error();
+            return failed_;
+        }
+    }
     if (!header_done_) {
         // Gather the fixed header (2..5 bytes) into header_buf_, a byte at a time when the
         // input arrives that way, and decide on it before buffering any of the body.
@@ -584,11 +598,7 @@ boost::system::result<received_packet> stream_decoder::next(std::span<const std:
         if (!header_done_) {
             return make_error_code(ce::need_more);
         }
-        body_filled_ = 0;
-        body_.reset();
-        if (header_.remaining_length != 0) {
-            body_ = std::make_shared_for_overwrite<std::uint8_t[]>(header_.remaining_length);
-        }
+        start_body();
     }
     const std::size_t want = header_.remaining_length - body_filled_;
     const std::size_t n = std::min(want, input.size());
@@ -612,6 +622,14 @@ boost::system::result<received_packet> stream_decoder::next(std::span<const std:
         return failed_;
     }
     return received_packet{std::move(*p), std::move(storage)};
+}
+
+void stream_decoder::start_body() {
+    body_filled_ = 0;
+    body_.reset();
+    if (header_.remaining_length != 0) {
+        body_ = std::make_shared_for_overwrite<std::uint8_t[]>(header_.remaining_length);
+    }
 }
 
 void stream_decoder::reset() noexcept {

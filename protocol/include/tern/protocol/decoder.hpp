@@ -91,6 +91,8 @@ public:
     void reset() noexcept;
 
 private:
+    void start_body();
+
     decode_options options_;
     std::uint8_t header_buf_[5] = {};
     std::uint8_t header_bytes_ = 0; ///< bytes of the current packet's fixed header seen so far
