@@ -217,6 +217,9 @@ boost::system::result<packet> decode_connect(reader& r) {
     c.keep_alive = r.u16();
     if (v5) {
         read_properties(r, property_context::connect, c.props);
+        if (r.ok() && c.props.authentication_data && !c.props.authentication_method) {
+            r.fail(ce::missing_authentication_method); // [MQTT-3.1.2.11.10]
+        }
     }
     c.client_id = r.utf8();
     if (has_will) {
@@ -266,16 +269,26 @@ boost::system::result<packet> decode_connack(reader& r, protocol_version v) {
         }
         read_properties(r, property_context::connack, c.props);
     }
+    if (c.session_present && is_failure(c.reason)) { // [MQTT-3.2.2-6], 3.1.1 [MQTT-3.2.2-4]
+        return make_error_code(ce::invalid_connack_flags);
+    }
     return finish(r, std::move(c));
 }
 
 boost::system::result<packet> decode_publish(reader& r, const fixed_header& h,
-                                             protocol_version v) {
+                                             protocol_version v, receiver_role role) {
     publish p;
     p.retain = (h.flags & 0x01) != 0;
     p.qos = static_cast<qos>((h.flags >> 1) & 0x03); // QoS 3 was refused with the header
     p.dup = (h.flags & 0x08) != 0;
-    p.topic = r.utf8();
+    p.topic = r.binary();
+    if (r.ok()) {
+        // UTF-8 and wildcards in one scan [MQTT-1.5.4-1, MQTT-3.3.2-2]; an empty topic is
+        // judged below, once the properties tell whether a Topic Alias stands in for it.
+        if (codec_error e = detail::check_topic_characters(p.topic); e != codec_error{}) {
+            return make_error_code(e);
+        }
+    }
     if (p.qos != qos::at_most_once) {
         p.packet_id = read_packet_id(r);
     }
@@ -293,8 +306,10 @@ boost::system::result<packet> decode_publish(reader& r, const fixed_header& h,
         if (!p.props.topic_alias) {
             return make_error_code(ce::empty_topic_without_alias);
         }
-    } else if (p.topic.find_first_of("+#") != std::string_view::npos) { // [MQTT-3.3.2-2]
-        return make_error_code(ce::topic_name_invalid);
+    }
+    // Subscription Identifiers travel only from server to client [MQTT-3.3.4-6].
+    if (role == receiver_role::server && !p.props.subscription_identifiers.empty()) {
+        return make_error_code(ce::property_not_allowed_from_sender);
     }
     p.payload = r.rest();
     return p;
@@ -513,7 +528,7 @@ boost::system::result<packet> decode_body(const fixed_header& h,
     switch (h.type) {
     case packet_type::connect: return decode_connect(r);
     case packet_type::connack: return decode_connack(r, v);
-    case packet_type::publish: return decode_publish(r, h, v);
+    case packet_type::publish: return decode_publish(r, h, v, options.role);
     case packet_type::puback: return decode_ack<puback>(r, v, property_context::puback);
     case packet_type::pubrec: return decode_ack<pubrec>(r, v, property_context::pubrec);
     case packet_type::pubrel: return decode_ack<pubrel>(r, v, property_context::pubrel);
@@ -526,14 +541,31 @@ boost::system::result<packet> decode_body(const fixed_header& h,
         return decode_sub_ack<unsuback>(r, v, property_context::unsuback, packet_type::unsuback);
     case packet_type::pingreq: return finish(r, pingreq{});
     case packet_type::pingresp: return finish(r, pingresp{});
-    case packet_type::disconnect:
-        return decode_reason_only<disconnect>(r, v, property_context::disconnect,
-                                              packet_type::disconnect);
-    case packet_type::auth:
+    case packet_type::disconnect: {
+        auto p = decode_reason_only<disconnect>(r, v, property_context::disconnect,
+                                                packet_type::disconnect);
+        // A server never sends Session Expiry Interval in DISCONNECT [MQTT-3.14.2-2].
+        if (p && options.role == receiver_role::client &&
+            std::get<disconnect>(*p).props.session_expiry_interval) {
+            return make_error_code(ce::property_not_allowed_from_sender);
+        }
+        return p;
+    }
+    case packet_type::auth: {
         if (is_v3(v)) {
             return make_error_code(ce::reserved_packet_type);
         }
-        return decode_reason_only<auth>(r, v, property_context::auth, packet_type::auth);
+        auto p = decode_reason_only<auth>(r, v, property_context::auth, packet_type::auth);
+        // Only the bare "Success" form may omit the Authentication Method [MQTT-3.15.2.2.2].
+        if (p) {
+            const auto& a = std::get<auth>(*p);
+            if (!a.props.authentication_method &&
+                (a.reason != reason_code::success || !a.props.empty())) {
+                return make_error_code(ce::missing_authentication_method);
+            }
+        }
+        return p;
+    }
     }
     return make_error_code(ce::reserved_packet_type);
 }

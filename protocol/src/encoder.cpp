@@ -93,6 +93,9 @@ void put_properties_body(Out& o, const properties& p) {
         o.u16(*p.topic_alias_maximum);
     }
     if (p.topic_alias) {
+        if (*p.topic_alias == 0) { // [MQTT-3.3.2-8]
+            o.fail(ce::not_encodable);
+        }
         id(property_id::topic_alias);
         o.u16(*p.topic_alias);
     }
@@ -154,6 +157,15 @@ void put_qos_check(Out& o, qos q) {
     }
 }
 
+/// v5: the reason code must be one the packet type allows. 3.1.1 carries no reason code: a
+/// success-class code (below 0x80) is simply not sent, a failure cannot be expressed.
+template <typename Out>
+void put_reason_check(Out& o, reason_code rc, packet_type t, protocol_version v) {
+    if (is_v3(v) ? is_failure(rc) : !is_allowed_in(rc, t)) {
+        o.fail(ce::not_encodable);
+    }
+}
+
 // ---- bodies: everything after the fixed header -------------------------------------------
 
 template <typename Out>
@@ -210,6 +222,12 @@ void body(Out& o, const connect& c, protocol_version) {
 
 template <typename Out>
 void body(Out& o, const connack& c, protocol_version v) {
+    if (c.session_present && is_failure(c.reason)) { // [MQTT-3.2.2-6]
+        o.fail(ce::not_encodable);
+    }
+    if (!is_v3(v) && !is_allowed_in(c.reason, packet_type::connack)) {
+        o.fail(ce::not_encodable);
+    }
     o.u8(c.session_present ? 1 : 0);
     if (is_v3(v)) {
         o.u8(to_v3_connack_return_code(c.reason));
@@ -244,6 +262,7 @@ void body(Out& o, const publish& p, protocol_version v) {
 template <typename Out, packet_type T>
 void body(Out& o, const basic_ack<T>& a, protocol_version v) {
     put_packet_id(o, a.packet_id);
+    put_reason_check(o, a.reason, T, v);
     if (is_v3(v)) {
         return;
     }
@@ -269,6 +288,9 @@ void body(Out& o, const subscribe& s, protocol_version v) {
     }
     for (const auto& sub : s.subscriptions) {
         put_qos_check(o, sub.options.qos);
+        if (static_cast<std::uint8_t>(sub.options.retain_handling) > 2) { // [MQTT-3.8.3.1]
+            o.fail(ce::not_encodable);
+        }
         o.binary(sub.filter);
         auto opts = static_cast<std::uint8_t>(sub.options.qos);
         if (v5) {
@@ -299,6 +321,7 @@ void body(Out& o, const suback& s, protocol_version v) {
     }
     put_properties(o, s.props);
     for (reason_code rc : s.reasons) {
+        put_reason_check(o, rc, packet_type::suback, v);
         o.u8(static_cast<std::uint8_t>(rc));
     }
 }
@@ -328,6 +351,7 @@ void body(Out& o, const unsuback& u, protocol_version v) {
     }
     put_properties(o, u.props);
     for (reason_code rc : u.reasons) {
+        put_reason_check(o, rc, packet_type::unsuback, v);
         o.u8(static_cast<std::uint8_t>(rc));
     }
 }
@@ -351,7 +375,10 @@ void reason_and_properties(Out& o, const P& p) {
 
 template <typename Out>
 void body(Out& o, const disconnect& d, protocol_version v) {
+    // 3.1.1 DISCONNECT is empty and only ever sent by clients; any reason is dropped there,
+    // since a server closing a 3.1.1 connection just closes it.
     if (!is_v3(v)) {
+        put_reason_check(o, d.reason, packet_type::disconnect, v);
         reason_and_properties(o, d);
     }
 }
@@ -362,6 +389,7 @@ void body(Out& o, const auth& a, protocol_version v) {
         o.fail(ce::not_encodable); // AUTH exists only in MQTT 5
         return;
     }
+    put_reason_check(o, a.reason, packet_type::auth, v);
     reason_and_properties(o, a);
 }
 

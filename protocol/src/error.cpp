@@ -32,7 +32,9 @@ reason_code to_reason_code(codec_error e) noexcept {
     case ce::no_local_on_shared:
     case ce::empty_topic_without_alias:
     case ce::invalid_reason_code:
-    case ce::unexpected_packet: return reason_code::protocol_error;
+    case ce::unexpected_packet:
+    case ce::missing_authentication_method:
+    case ce::property_not_allowed_from_sender: return reason_code::protocol_error;
 
     // [MQTT-3.1.2-1]: a server MAY answer an unknown protocol name like an unknown level.
     case ce::invalid_protocol_name:
@@ -78,6 +80,8 @@ std::string_view to_string(codec_error e) noexcept {
     case ce::empty_topic_without_alias: return "empty topic name without a topic alias";
     case ce::invalid_reason_code: return "reason code not allowed in this packet";
     case ce::unexpected_packet: return "packet type not accepted by this side";
+    case ce::missing_authentication_method: return "authentication without an Authentication Method";
+    case ce::property_not_allowed_from_sender: return "property not allowed from this sender";
     case ce::unsupported_protocol_version: return "unsupported protocol version";
     case ce::packet_too_large: return "packet exceeds the maximum packet size";
     case ce::topic_name_invalid: return "invalid topic name (empty or wildcard)";

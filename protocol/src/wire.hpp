@@ -14,6 +14,10 @@
 
 namespace tern::protocol::detail {
 
+/// UTF-8 validity and the absence of '+' and '#' in one pass; empty is not checked.
+/// Returns codec_error{} when fine, else invalid_utf8 or topic_name_invalid.
+codec_error check_topic_characters(std::string_view topic) noexcept;
+
 /// Reads big-endian fields from a bounded span. The error is sticky: after the first failure
 /// every read returns a zero value, so straight-line parsing code checks ok() once per step
 /// instead of after every field; a value that steers control flow must be checked before use.
@@ -145,8 +149,8 @@ public:
     void u16(std::uint16_t) noexcept { n_ += 2; }
     void u32(std::uint32_t) noexcept { n_ += 4; }
     void vbi(std::uint32_t v) noexcept {
-        if (v > max_variable_byte_integer) {
-            fail(codec_error::packet_too_large);
+        if (v > max_variable_byte_integer) { // e.g. a Subscription Identifier out of range
+            fail(codec_error::not_encodable);
         }
         n_ += vbi_size(v);
     }

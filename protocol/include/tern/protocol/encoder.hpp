@@ -3,6 +3,15 @@
 /// (fixed header, topic, packet identifier, properties) plus the payload straight from its own
 /// buffer, so fan-out and forwarding never copy payloads (scatter/gather).
 ///
+/// What the encoder checks: lengths (strings, Remaining Length), value ranges (QoS, Retain
+/// Handling, Topic Alias 0, Subscription Identifier), packet identifiers, and that each reason
+/// code is one the packet type (and version) can carry. What it does not re-check: topic names
+/// and filters, which come validated from the decoder or from configuration.
+///
+/// Versions: CONNECT is written in its own `connect::version` (the argument is ignored). In
+/// 3.1.1, properties are not written; CONNACK and SUBACK reason codes are mapped to 3.1.1 return
+/// codes; a success-class reason code elsewhere is not written; a failure one is not_encodable.
+///
 /// Thread contract: thread-safe (pure functions).
 
 #include <boost/system/result.hpp>

@@ -46,6 +46,8 @@ enum class codec_error : std::uint8_t {
     empty_topic_without_alias, // v5 PUBLISH with an empty topic and no alias [MQTT-3.3.2-1]
     invalid_reason_code,       // reason code not allowed in this packet type
     unexpected_packet,         // a packet the receiving side never accepts (e.g. CONNACK at a server)
+    missing_authentication_method, // Authentication Data or AUTH without a method [MQTT-3.1.2.11.10, 3.15.2.2.2]
+    property_not_allowed_from_sender, // e.g. Subscription Identifier from a client [MQTT-3.3.4-6]
 
     // Other reason codes.
     invalid_protocol_name,        // not "MQTT" (level 4/5) or "MQIsdp" (level 3) -> 0x84
@@ -57,7 +59,7 @@ enum class codec_error : std::uint8_t {
     // Encoder only: the packet cannot be written as asked.
     buffer_too_small,        // caller's buffer is shorter than encoded_size()
     string_too_long,         // a string or binary field over 65535 bytes
-    not_encodable,           // field value outside its range (QoS 3, reason code in v3, ...)
+    not_encodable,           // value outside its range (QoS 3, a failure reason code in 3.1.1, ...)
 };
 
 /// The reason code a server (or client) sends when it meets this error: 0x81 for
