@@ -36,7 +36,10 @@ summary() {
 build() { # preset [targets...]
     local preset=$1
     shift
-    cmake --preset "$preset" >/dev/null || return 1
+    # CI builds with -Werror (STYLE.md §9); local runs only warn.
+    local werror=OFF
+    [[ "${CI:-}" == "true" ]] && werror=ON
+    cmake --preset "$preset" -DTERN_WERROR=$werror >/dev/null || return 1
     if [[ $# -gt 0 ]]; then
         cmake --build --preset "$preset" -j "$JOBS" --target "$@"
     else

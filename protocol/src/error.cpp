@@ -93,6 +93,48 @@ std::string_view to_string(codec_error e) noexcept {
     return "unknown codec error";
 }
 
+std::string_view enumerator_name(codec_error e) noexcept {
+    using ce = codec_error;
+    switch (e) {
+    case ce::need_more: return "need_more";
+    case ce::reserved_packet_type: return "reserved_packet_type";
+    case ce::invalid_fixed_header_flags: return "invalid_fixed_header_flags";
+    case ce::malformed_variable_byte_integer: return "malformed_variable_byte_integer";
+    case ce::truncated_packet: return "truncated_packet";
+    case ce::trailing_bytes: return "trailing_bytes";
+    case ce::invalid_utf8: return "invalid_utf8";
+    case ce::invalid_qos: return "invalid_qos";
+    case ce::reserved_connect_flag_set: return "reserved_connect_flag_set";
+    case ce::invalid_will_flags: return "invalid_will_flags";
+    case ce::password_without_username: return "password_without_username";
+    case ce::invalid_connack_flags: return "invalid_connack_flags";
+    case ce::unknown_property: return "unknown_property";
+    case ce::property_not_allowed: return "property_not_allowed";
+    case ce::invalid_subscribe_options: return "invalid_subscribe_options";
+    case ce::dup_flag_on_qos0: return "dup_flag_on_qos0";
+    case ce::duplicate_property: return "duplicate_property";
+    case ce::invalid_property_value: return "invalid_property_value";
+    case ce::zero_packet_identifier: return "zero_packet_identifier";
+    case ce::empty_subscription_list: return "empty_subscription_list";
+    case ce::invalid_retain_handling: return "invalid_retain_handling";
+    case ce::no_local_on_shared: return "no_local_on_shared";
+    case ce::empty_topic_without_alias: return "empty_topic_without_alias";
+    case ce::invalid_reason_code: return "invalid_reason_code";
+    case ce::unexpected_packet: return "unexpected_packet";
+    case ce::missing_authentication_method: return "missing_authentication_method";
+    case ce::property_not_allowed_from_sender: return "property_not_allowed_from_sender";
+    case ce::invalid_protocol_name: return "invalid_protocol_name";
+    case ce::unsupported_protocol_version: return "unsupported_protocol_version";
+    case ce::packet_too_large: return "packet_too_large";
+    case ce::topic_name_invalid: return "topic_name_invalid";
+    case ce::topic_filter_invalid: return "topic_filter_invalid";
+    case ce::buffer_too_small: return "buffer_too_small";
+    case ce::string_too_long: return "string_too_long";
+    case ce::not_encodable: return "not_encodable";
+    }
+    return "unknown";
+}
+
 namespace {
 
 class codec_error_category_impl final : public boost::system::error_category {

@@ -1,6 +1,7 @@
 // Reason codes [MQTT-2.4], codec errors as boost::system error codes, packet type names, and the
 // property table [MQTT-2.2.2.2].
 
+#include "malformed_cases.hpp"
 #include "test_support.hpp"
 
 #include <algorithm>
@@ -266,3 +267,13 @@ TEST_CASE("property table: types and allowed packets of Table 2-4 [MQTT-2.2.2.2]
 
 } // namespace
 } // namespace tern::protocol::test
+
+TEST_CASE("enumerator_name spells every decoding error as the conformance vectors do",
+          "[protocol][error]") {
+    for (const auto& [name, value] : tern::protocol::test::error_names()) {
+        INFO(name);
+        CHECK(tern::protocol::enumerator_name(value) == name);
+    }
+    CHECK(tern::protocol::enumerator_name(static_cast<tern::protocol::codec_error>(250)) ==
+          "unknown");
+}

@@ -223,76 +223,7 @@ json packet_to_json(const proto::packet& packet, proto::protocol_version version
 }
 
 std::string_view error_name(proto::codec_error e) noexcept {
-    using E = proto::codec_error;
-    switch (e) {
-    case E::need_more:
-        return "need_more";
-    case E::reserved_packet_type:
-        return "reserved_packet_type";
-    case E::invalid_fixed_header_flags:
-        return "invalid_fixed_header_flags";
-    case E::malformed_variable_byte_integer:
-        return "malformed_variable_byte_integer";
-    case E::truncated_packet:
-        return "truncated_packet";
-    case E::trailing_bytes:
-        return "trailing_bytes";
-    case E::invalid_utf8:
-        return "invalid_utf8";
-    case E::invalid_qos:
-        return "invalid_qos";
-    case E::invalid_protocol_name:
-        return "invalid_protocol_name";
-    case E::reserved_connect_flag_set:
-        return "reserved_connect_flag_set";
-    case E::invalid_will_flags:
-        return "invalid_will_flags";
-    case E::password_without_username:
-        return "password_without_username";
-    case E::invalid_connack_flags:
-        return "invalid_connack_flags";
-    case E::unknown_property:
-        return "unknown_property";
-    case E::property_not_allowed:
-        return "property_not_allowed";
-    case E::invalid_subscribe_options:
-        return "invalid_subscribe_options";
-    case E::dup_flag_on_qos0:
-        return "dup_flag_on_qos0";
-    case E::duplicate_property:
-        return "duplicate_property";
-    case E::invalid_property_value:
-        return "invalid_property_value";
-    case E::zero_packet_identifier:
-        return "zero_packet_identifier";
-    case E::empty_subscription_list:
-        return "empty_subscription_list";
-    case E::invalid_retain_handling:
-        return "invalid_retain_handling";
-    case E::no_local_on_shared:
-        return "no_local_on_shared";
-    case E::empty_topic_without_alias:
-        return "empty_topic_without_alias";
-    case E::invalid_reason_code:
-        return "invalid_reason_code";
-    case E::unexpected_packet:
-        return "unexpected_packet";
-    case E::unsupported_protocol_version:
-        return "unsupported_protocol_version";
-    case E::packet_too_large:
-        return "packet_too_large";
-    case E::topic_name_invalid:
-        return "topic_name_invalid";
-    case E::topic_filter_invalid:
-        return "topic_filter_invalid";
-    case E::buffer_too_small:
-        return "buffer_too_small";
-    case E::string_too_long:
-        return "string_too_long";
-    case E::not_encodable:
-        return "not_encodable";
-    }
-    return "unknown";
+    return proto::enumerator_name(e);
 }
 
 json error_to_json(const boost::system::error_code& ec, std::size_t offset) {

@@ -69,6 +69,10 @@ reason_code to_reason_code(codec_error e) noexcept;
 /// A short, specific description ("UTF-8 string contains U+0000").
 std::string_view to_string(codec_error e) noexcept;
 
+/// The enumerator's own name ("invalid_utf8"), as logs, JSON output and the conformance
+/// vectors spell errors; "unknown" for a value outside the enumeration.
+std::string_view enumerator_name(codec_error e) noexcept;
+
 const boost::system::error_category& codec_error_category() noexcept;
 
 inline boost::system::error_code make_error_code(codec_error e) noexcept {
