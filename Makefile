@@ -16,7 +16,10 @@ build: deps
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
-run: build
+# Only the broker: the quick start should not wait for the test suites to compile.
+run: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET) -j $(JOBS) --target tern
 	./build/$(PRESET)/broker/tern
 
 test: deps
