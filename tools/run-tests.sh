@@ -49,6 +49,16 @@ build() { # preset [targets...]
 
 bash tools/install-deps.sh || exit 1
 
+format_check() { # STYLE.md §2: every tracked C++ file is clang-formatted
+    local files
+    mapfile -t files < <(git ls-files '*.cpp' '*.hpp' 2>/dev/null)
+    [[ ${#files[@]} -eq 0 ]] && return 0
+    clang-format --dry-run --Werror "${files[@]}"
+}
+
+if command -v clang-format >/dev/null 2>&1 && git rev-parse --git-dir >/dev/null 2>&1; then
+    stage "clang-format" format_check
+fi
 stage "release: build" build release
 stage "release: ctest (all tests)" ctest --preset release -j "$JOBS" --timeout 300
 stage "asan+ubsan: build protocol tests" build asan protocol_tests

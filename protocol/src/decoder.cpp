@@ -67,8 +67,12 @@ void read_properties(reader& r, property_context ctx, properties& out) {
         case property_id::payload_format_indicator:
             out.payload_format_indicator = boolean_byte();
             break;
-        case property_id::message_expiry_interval: out.message_expiry_interval = pr.u32(); break;
-        case property_id::content_type: out.content_type = pr.utf8(); break;
+        case property_id::message_expiry_interval:
+            out.message_expiry_interval = pr.u32();
+            break;
+        case property_id::content_type:
+            out.content_type = pr.utf8();
+            break;
         case property_id::response_topic: {
             std::string_view topic = pr.utf8();
             // [MQTT-3.3.2-14]: a Response Topic is a topic name, never a filter.
@@ -78,7 +82,9 @@ void read_properties(reader& r, property_context ctx, properties& out) {
             out.response_topic = topic;
             break;
         }
-        case property_id::correlation_data: out.correlation_data = pr.binary(); break;
+        case property_id::correlation_data:
+            out.correlation_data = pr.binary();
+            break;
         case property_id::subscription_identifier: {
             std::uint32_t id = pr.vbi();
             if (pr.ok() && id == 0) { // [MQTT-3.8.2.1.2]
@@ -87,28 +93,54 @@ void read_properties(reader& r, property_context ctx, properties& out) {
             out.subscription_identifiers.push_back(id);
             break;
         }
-        case property_id::session_expiry_interval: out.session_expiry_interval = pr.u32(); break;
+        case property_id::session_expiry_interval:
+            out.session_expiry_interval = pr.u32();
+            break;
         case property_id::assigned_client_identifier:
             out.assigned_client_identifier = pr.utf8();
             break;
-        case property_id::server_keep_alive: out.server_keep_alive = pr.u16(); break;
-        case property_id::authentication_method: out.authentication_method = pr.utf8(); break;
-        case property_id::authentication_data: out.authentication_data = pr.binary(); break;
+        case property_id::server_keep_alive:
+            out.server_keep_alive = pr.u16();
+            break;
+        case property_id::authentication_method:
+            out.authentication_method = pr.utf8();
+            break;
+        case property_id::authentication_data:
+            out.authentication_data = pr.binary();
+            break;
         case property_id::request_problem_information:
             out.request_problem_information = boolean_byte();
             break;
-        case property_id::will_delay_interval: out.will_delay_interval = pr.u32(); break;
+        case property_id::will_delay_interval:
+            out.will_delay_interval = pr.u32();
+            break;
         case property_id::request_response_information:
             out.request_response_information = boolean_byte();
             break;
-        case property_id::response_information: out.response_information = pr.utf8(); break;
-        case property_id::server_reference: out.server_reference = pr.utf8(); break;
-        case property_id::reason_string: out.reason_string = pr.utf8(); break;
-        case property_id::receive_maximum: out.receive_maximum = nonzero_u16(); break;
-        case property_id::topic_alias_maximum: out.topic_alias_maximum = pr.u16(); break;
-        case property_id::topic_alias: out.topic_alias = nonzero_u16(); break;
-        case property_id::maximum_qos: out.maximum_qos = boolean_byte(); break;
-        case property_id::retain_available: out.retain_available = boolean_byte(); break;
+        case property_id::response_information:
+            out.response_information = pr.utf8();
+            break;
+        case property_id::server_reference:
+            out.server_reference = pr.utf8();
+            break;
+        case property_id::reason_string:
+            out.reason_string = pr.utf8();
+            break;
+        case property_id::receive_maximum:
+            out.receive_maximum = nonzero_u16();
+            break;
+        case property_id::topic_alias_maximum:
+            out.topic_alias_maximum = pr.u16();
+            break;
+        case property_id::topic_alias:
+            out.topic_alias = nonzero_u16();
+            break;
+        case property_id::maximum_qos:
+            out.maximum_qos = boolean_byte();
+            break;
+        case property_id::retain_available:
+            out.retain_available = boolean_byte();
+            break;
         case property_id::user_property: {
             std::string_view key = pr.utf8();
             std::string_view value = pr.utf8();
@@ -275,8 +307,8 @@ boost::system::result<packet> decode_connack(reader& r, protocol_version v) {
     return finish(r, std::move(c));
 }
 
-boost::system::result<packet> decode_publish(reader& r, const fixed_header& h,
-                                             protocol_version v, receiver_role role) {
+boost::system::result<packet> decode_publish(reader& r, const fixed_header& h, protocol_version v,
+                                             receiver_role role) {
     publish p;
     p.retain = (h.flags & 0x01) != 0;
     p.qos = static_cast<qos>((h.flags >> 1) & 0x03); // QoS 3 was refused with the header
@@ -374,8 +406,8 @@ boost::system::result<packet> decode_subscribe(reader& r, protocol_version v) {
 }
 
 template <typename Ack>
-boost::system::result<packet> decode_sub_ack(reader& r, protocol_version v,
-                                             property_context ctx, packet_type t) {
+boost::system::result<packet> decode_sub_ack(reader& r, protocol_version v, property_context ctx,
+                                             packet_type t) {
     Ack a;
     a.packet_id = read_packet_id(r);
     if (!is_v3(v)) {
@@ -441,7 +473,8 @@ boost::system::result<packet> decode_reason_only(reader& r, protocol_version v,
 
 bool accepted_by(packet_type t, receiver_role role) noexcept {
     switch (role) {
-    case receiver_role::any: return true;
+    case receiver_role::any:
+        return true;
     case receiver_role::server:
         return t != packet_type::connack && t != packet_type::suback &&
                t != packet_type::unsuback && t != packet_type::pingresp;
@@ -520,27 +553,37 @@ boost::system::result<fixed_header> decode_fixed_header(std::span<const std::uin
     return h;
 }
 
-boost::system::result<packet> decode_body(const fixed_header& h,
-                                          std::span<const std::uint8_t> body,
+boost::system::result<packet> decode_body(const fixed_header& h, std::span<const std::uint8_t> body,
                                           const decode_options& options) {
     reader r(body);
     const protocol_version v = options.version;
     switch (h.type) {
-    case packet_type::connect: return decode_connect(r);
-    case packet_type::connack: return decode_connack(r, v);
-    case packet_type::publish: return decode_publish(r, h, v, options.role);
-    case packet_type::puback: return decode_ack<puback>(r, v, property_context::puback);
-    case packet_type::pubrec: return decode_ack<pubrec>(r, v, property_context::pubrec);
-    case packet_type::pubrel: return decode_ack<pubrel>(r, v, property_context::pubrel);
-    case packet_type::pubcomp: return decode_ack<pubcomp>(r, v, property_context::pubcomp);
-    case packet_type::subscribe: return decode_subscribe(r, v);
+    case packet_type::connect:
+        return decode_connect(r);
+    case packet_type::connack:
+        return decode_connack(r, v);
+    case packet_type::publish:
+        return decode_publish(r, h, v, options.role);
+    case packet_type::puback:
+        return decode_ack<puback>(r, v, property_context::puback);
+    case packet_type::pubrec:
+        return decode_ack<pubrec>(r, v, property_context::pubrec);
+    case packet_type::pubrel:
+        return decode_ack<pubrel>(r, v, property_context::pubrel);
+    case packet_type::pubcomp:
+        return decode_ack<pubcomp>(r, v, property_context::pubcomp);
+    case packet_type::subscribe:
+        return decode_subscribe(r, v);
     case packet_type::suback:
         return decode_sub_ack<suback>(r, v, property_context::suback, packet_type::suback);
-    case packet_type::unsubscribe: return decode_unsubscribe(r, v);
+    case packet_type::unsubscribe:
+        return decode_unsubscribe(r, v);
     case packet_type::unsuback:
         return decode_sub_ack<unsuback>(r, v, property_context::unsuback, packet_type::unsuback);
-    case packet_type::pingreq: return finish(r, pingreq{});
-    case packet_type::pingresp: return finish(r, pingresp{});
+    case packet_type::pingreq:
+        return finish(r, pingreq{});
+    case packet_type::pingresp:
+        return finish(r, pingresp{});
     case packet_type::disconnect: {
         auto p = decode_reason_only<disconnect>(r, v, property_context::disconnect,
                                                 packet_type::disconnect);

@@ -13,8 +13,7 @@ using ce = codec_error;
 // Every packet is written by one template run twice: with a counter (sizes, validation) and
 // then with a writer. Size and bytes therefore cannot disagree.
 
-template <typename Out>
-void put_properties_body(Out& o, const properties& p) {
+template <typename Out> void put_properties_body(Out& o, const properties& p) {
     auto id = [&o](property_id i) { o.u8(static_cast<std::uint8_t>(i)); };
     if (p.payload_format_indicator) {
         id(property_id::payload_format_indicator);
@@ -131,8 +130,7 @@ void put_properties_body(Out& o, const properties& p) {
 }
 
 /// Property Length followed by the properties.
-template <typename Out>
-void put_properties(Out& o, const properties& p) {
+template <typename Out> void put_properties(Out& o, const properties& p) {
     detail::counter c;
     put_properties_body(c, p);
     if (c.size() > max_variable_byte_integer) {
@@ -142,16 +140,14 @@ void put_properties(Out& o, const properties& p) {
     put_properties_body(o, p);
 }
 
-template <typename Out>
-void put_packet_id(Out& o, std::uint16_t id) {
+template <typename Out> void put_packet_id(Out& o, std::uint16_t id) {
     if (id == 0) { // [MQTT-2.2.1-3]
         o.fail(ce::not_encodable);
     }
     o.u16(id);
 }
 
-template <typename Out>
-void put_qos_check(Out& o, qos q) {
+template <typename Out> void put_qos_check(Out& o, qos q) {
     if (static_cast<std::uint8_t>(q) > 2) {
         o.fail(ce::not_encodable);
     }
@@ -168,8 +164,7 @@ void put_reason_check(Out& o, reason_code rc, packet_type t, protocol_version v)
 
 // ---- bodies: everything after the fixed header -------------------------------------------
 
-template <typename Out>
-void body(Out& o, const connect& c, protocol_version) {
+template <typename Out> void body(Out& o, const connect& c, protocol_version) {
     // CONNECT carries its own version; the `version` argument does not apply.
     const bool v5 = c.version == protocol_version::v5;
     if (c.version == protocol_version::v3_1) {
@@ -220,8 +215,7 @@ void body(Out& o, const connect& c, protocol_version) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const connack& c, protocol_version v) {
+template <typename Out> void body(Out& o, const connack& c, protocol_version v) {
     if (c.session_present && is_failure(c.reason)) { // [MQTT-3.2.2-6]
         o.fail(ce::not_encodable);
     }
@@ -238,8 +232,7 @@ void body(Out& o, const connack& c, protocol_version v) {
 }
 
 /// PUBLISH up to (not including) the payload.
-template <typename Out>
-void publish_head(Out& o, const publish& p, protocol_version v) {
+template <typename Out> void publish_head(Out& o, const publish& p, protocol_version v) {
     put_qos_check(o, p.qos);
     if (p.dup && p.qos == qos::at_most_once) { // [MQTT-3.3.1-2]
         o.fail(ce::not_encodable);
@@ -253,8 +246,7 @@ void publish_head(Out& o, const publish& p, protocol_version v) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const publish& p, protocol_version v) {
+template <typename Out> void body(Out& o, const publish& p, protocol_version v) {
     publish_head(o, p, v);
     o.raw(p.payload);
 }
@@ -276,8 +268,7 @@ void body(Out& o, const basic_ack<T>& a, protocol_version v) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const subscribe& s, protocol_version v) {
+template <typename Out> void body(Out& o, const subscribe& s, protocol_version v) {
     put_packet_id(o, s.packet_id);
     if (s.subscriptions.empty()) { // [MQTT-3.8.3-3]
         o.fail(ce::not_encodable);
@@ -307,8 +298,7 @@ void body(Out& o, const subscribe& s, protocol_version v) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const suback& s, protocol_version v) {
+template <typename Out> void body(Out& o, const suback& s, protocol_version v) {
     put_packet_id(o, s.packet_id);
     if (s.reasons.empty()) {
         o.fail(ce::not_encodable);
@@ -326,8 +316,7 @@ void body(Out& o, const suback& s, protocol_version v) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const unsubscribe& u, protocol_version v) {
+template <typename Out> void body(Out& o, const unsubscribe& u, protocol_version v) {
     put_packet_id(o, u.packet_id);
     if (u.filters.empty()) { // [MQTT-3.10.3-2]
         o.fail(ce::not_encodable);
@@ -340,8 +329,7 @@ void body(Out& o, const unsubscribe& u, protocol_version v) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const unsuback& u, protocol_version v) {
+template <typename Out> void body(Out& o, const unsuback& u, protocol_version v) {
     put_packet_id(o, u.packet_id);
     if (is_v3(v)) {
         return; // 3.1.1 UNSUBACK has no payload
@@ -356,14 +344,11 @@ void body(Out& o, const unsuback& u, protocol_version v) {
     }
 }
 
-template <typename Out>
-void body(Out&, const pingreq&, protocol_version) {}
-template <typename Out>
-void body(Out&, const pingresp&, protocol_version) {}
+template <typename Out> void body(Out&, const pingreq&, protocol_version) {}
+template <typename Out> void body(Out&, const pingresp&, protocol_version) {}
 
 /// DISCONNECT and AUTH in v5: omit reason and properties when both are default.
-template <typename Out, typename P>
-void reason_and_properties(Out& o, const P& p) {
+template <typename Out, typename P> void reason_and_properties(Out& o, const P& p) {
     const bool has_props = !p.props.empty();
     if (p.reason != reason_code::success || has_props) {
         o.u8(static_cast<std::uint8_t>(p.reason));
@@ -373,8 +358,7 @@ void reason_and_properties(Out& o, const P& p) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const disconnect& d, protocol_version v) {
+template <typename Out> void body(Out& o, const disconnect& d, protocol_version v) {
     // 3.1.1 DISCONNECT is empty and only ever sent by clients; any reason is dropped there,
     // since a server closing a 3.1.1 connection just closes it.
     if (!is_v3(v)) {
@@ -383,8 +367,7 @@ void body(Out& o, const disconnect& d, protocol_version v) {
     }
 }
 
-template <typename Out>
-void body(Out& o, const auth& a, protocol_version v) {
+template <typename Out> void body(Out& o, const auth& a, protocol_version v) {
     if (is_v3(v)) {
         o.fail(ce::not_encodable); // AUTH exists only in MQTT 5
         return;
@@ -400,8 +383,7 @@ std::uint8_t publish_flags(const publish& p) {
 }
 
 /// Type and flags byte of the fixed header [MQTT-2.1.2, MQTT-2.1.3].
-template <typename P>
-std::uint8_t first_byte(packet_type t, const P& pkt) {
+template <typename P> std::uint8_t first_byte(packet_type t, const P& pkt) {
     auto type = static_cast<std::uint8_t>(static_cast<std::uint8_t>(t) << 4);
     if constexpr (std::is_same_v<P, publish>) {
         return static_cast<std::uint8_t>(type | publish_flags(pkt));
@@ -507,9 +489,8 @@ boost::system::result<publish_layout> publish_size(const publish& p, protocol_ve
     return s->layout;
 }
 
-boost::system::result<publish_layout> encode_publish_header(const publish& p,
-                                                            protocol_version version,
-                                                            std::span<std::uint8_t> out) {
+boost::system::result<publish_layout>
+encode_publish_header(const publish& p, protocol_version version, std::span<std::uint8_t> out) {
     auto s = measure_publish(p, version);
     if (!s) {
         return s.error();

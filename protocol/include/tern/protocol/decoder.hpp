@@ -34,9 +34,9 @@ struct decode_options {
 /// The fixed header [MQTT-2.1.1].
 struct fixed_header {
     packet_type type{};
-    std::uint8_t flags = 0;            ///< low nibble of the first byte
+    std::uint8_t flags = 0; ///< low nibble of the first byte
     std::uint32_t remaining_length = 0;
-    std::uint8_t size = 0;             ///< bytes of the fixed header itself: 2..5
+    std::uint8_t size = 0; ///< bytes of the fixed header itself: 2..5
 };
 
 /// Parses and checks a fixed header at the front of `input`: packet type for the version and
@@ -81,7 +81,8 @@ public:
     /// codec_error::need_more once `input` is exhausted mid-packet (or empty).
     boost::system::result<received_packet> next(std::span<const std::uint8_t>& input);
 
-    /// True when part of a packet is buffered (a peer that goes silent now sent a truncated packet).
+    /// True when part of a packet is buffered (a peer that goes silent now sent a truncated
+    /// packet).
     bool mid_packet() const noexcept { return header_bytes_ != 0; }
 
     /// Bytes buffered for the packet in progress (memory accounting).

@@ -27,8 +27,8 @@
 namespace tern::protocol {
 
 /// Bytes `p` takes on the wire in `version`. Errors: string_too_long, packet_too_large (over
-/// the Remaining Length limit), not_encodable (a value the version cannot carry, e.g. AUTH in 3.1.1,
-/// QoS 3, packet identifier 0 where one is required).
+/// the Remaining Length limit), not_encodable (a value the version cannot carry, e.g. AUTH
+/// in 3.1.1, QoS 3, packet identifier 0 where one is required).
 boost::system::result<std::size_t> encoded_size(const packet& p, protocol_version version);
 
 /// Writes `p` to the front of `out`; returns the bytes written. buffer_too_small when `out` is
@@ -38,7 +38,7 @@ boost::system::result<std::size_t> encode(const packet& p, protocol_version vers
 
 /// Convenience for tools and tests: encode into a new vector.
 boost::system::result<std::vector<std::uint8_t>> encode_to_vector(const packet& p,
-                                                                   protocol_version version);
+                                                                  protocol_version version);
 
 /// The sizes of a PUBLISH split for scatter/gather.
 struct publish_layout {
@@ -51,8 +51,7 @@ boost::system::result<publish_layout> publish_size(const publish& p, protocol_ve
 
 /// Writes everything of `p` except the payload into `out` and returns the layout; the caller
 /// sends `out[0, header_size)` followed by `p.payload` (e.g. as two asio const_buffers).
-boost::system::result<publish_layout> encode_publish_header(const publish& p,
-                                                            protocol_version version,
-                                                            std::span<std::uint8_t> out);
+boost::system::result<publish_layout>
+encode_publish_header(const publish& p, protocol_version version, std::span<std::uint8_t> out);
 
 } // namespace tern::protocol

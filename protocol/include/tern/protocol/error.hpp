@@ -45,8 +45,9 @@ enum class codec_error : std::uint8_t {
     no_local_on_shared,        // No Local on a shared subscription [MQTT-3.8.3-4]
     empty_topic_without_alias, // v5 PUBLISH with an empty topic and no alias [MQTT-3.3.2-1]
     invalid_reason_code,       // reason code not allowed in this packet type
-    unexpected_packet,         // a packet the receiving side never accepts (e.g. CONNACK at a server)
-    missing_authentication_method, // Authentication Data or AUTH without a method [MQTT-3.1.2.11.10, 3.15.2.2.2]
+    unexpected_packet, // a packet the receiving side never accepts (e.g. CONNACK at a server)
+    missing_authentication_method,    // Authentication Data or AUTH without a method
+                                      // [MQTT-3.1.2.11.10, 3.15.2.2.2]
     property_not_allowed_from_sender, // e.g. Subscription Identifier from a client [MQTT-3.3.4-6]
 
     // Other reason codes.
@@ -57,9 +58,9 @@ enum class codec_error : std::uint8_t {
     topic_filter_invalid,         // misplaced '+'/'#', empty filter, bad $share -> 0x8F
 
     // Encoder only: the packet cannot be written as asked.
-    buffer_too_small,        // caller's buffer is shorter than encoded_size()
-    string_too_long,         // a string or binary field over 65535 bytes
-    not_encodable,           // value outside its range (QoS 3, a failure reason code in 3.1.1, ...)
+    buffer_too_small, // caller's buffer is shorter than encoded_size()
+    string_too_long,  // a string or binary field over 65535 bytes
+    not_encodable,    // value outside its range (QoS 3, a failure reason code in 3.1.1, ...)
 };
 
 /// The reason code a server (or client) sends when it meets this error: 0x81 for

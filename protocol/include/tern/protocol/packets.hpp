@@ -61,8 +61,7 @@ struct publish {
 };
 
 /// PUBACK, PUBREC, PUBREL and PUBCOMP share one layout; the tag keeps them distinct types.
-template <packet_type Type>
-struct basic_ack {
+template <packet_type Type> struct basic_ack {
     static constexpr packet_type type = Type;
     std::uint16_t packet_id = 0;
     reason_code reason = reason_code::success; ///< v5 only; always Success in 3.1.1

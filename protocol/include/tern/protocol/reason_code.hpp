@@ -66,7 +66,9 @@ enum class reason_code : std::uint8_t {
 };
 
 /// Reason codes of 0x80 and above report failure [MQTT-2.4].
-constexpr bool is_failure(reason_code rc) noexcept { return static_cast<std::uint8_t>(rc) >= 0x80; }
+constexpr bool is_failure(reason_code rc) noexcept {
+    return static_cast<std::uint8_t>(rc) >= 0x80;
+}
 
 /// The specification's name ("Packet too large"); "Unknown reason code" for values it lacks.
 std::string_view to_string(reason_code rc) noexcept;

@@ -17,7 +17,9 @@ enum class protocol_version : std::uint8_t {
 };
 
 /// True for levels 3 and 4: no properties, no reason codes beyond the 3.1.1 return codes.
-constexpr bool is_v3(protocol_version v) noexcept { return v != protocol_version::v5; }
+constexpr bool is_v3(protocol_version v) noexcept {
+    return v != protocol_version::v5;
+}
 
 enum class qos : std::uint8_t {
     at_most_once = 0,
