@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "category.hpp"
+
 namespace tern::protocol {
 
 reason_code to_reason_code(codec_error e) noexcept {
@@ -213,19 +215,9 @@ std::string_view enumerator_name(codec_error e) noexcept {
 
 namespace {
 
-class codec_error_category_impl final : public boost::system::error_category {
+class codec_error_category_impl final : public detail::enum_category<codec_error> {
 public:
     const char* name() const noexcept override { return "mqtt.codec"; }
-    std::string message(int ev) const override {
-        return std::string(to_string(static_cast<codec_error>(ev)));
-    }
-    char const* message(int ev, char* buffer, std::size_t len) const noexcept override {
-        auto s = to_string(static_cast<codec_error>(ev));
-        std::size_t n = s.size() < len ? s.size() : len - 1;
-        s.copy(buffer, n);
-        buffer[n] = '\0';
-        return buffer;
-    }
 };
 
 } // namespace

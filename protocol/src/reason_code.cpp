@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "category.hpp"
+
 namespace tern::protocol {
 
 std::string_view to_string(reason_code rc) noexcept {
@@ -196,19 +198,9 @@ template <std::size_t N> constexpr bool contains(const rc (&table)[N], rc value)
     return false;
 }
 
-class reason_code_category_impl final : public boost::system::error_category {
+class reason_code_category_impl final : public detail::enum_category<reason_code> {
 public:
     const char* name() const noexcept override { return "mqtt.reason_code"; }
-    std::string message(int ev) const override {
-        return std::string(to_string(static_cast<reason_code>(ev)));
-    }
-    char const* message(int ev, char* buffer, std::size_t len) const noexcept override {
-        auto s = to_string(static_cast<reason_code>(ev));
-        std::size_t n = s.size() < len ? s.size() : len - 1;
-        s.copy(buffer, n);
-        buffer[n] = '\0';
-        return buffer;
-    }
     bool failed(int ev) const noexcept override { return is_failure(static_cast<reason_code>(ev)); }
 };
 
