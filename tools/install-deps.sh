@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config
     clang libclang-rt-14-dev          # fuzz preset (libFuzzer) and sanitizer runtimes
-    clang-format git                  # the format check of the test command
+    clang-format git python3          # format check; python3 for the bench table and chart
     libboost1.81-dev                  # Asio, Beast, System (header-only parts)
     libssl-dev                        # TLS / mTLS
     libfmt-dev nlohmann-json3-dev

@@ -11,12 +11,14 @@
 #   --min-time SECONDS minimum time per benchmark (default 0.5)
 #   --repetitions N    run each benchmark N times and report the median (noisy machines)
 #   --no-build         run the protocol_bench already in the build directory
+#   --svg FILE         also draw the results as a bar chart (tools/bench_chart.py)
 #
 # Environment: TERN_BENCH_BUILD_DIR builds somewhere else than build/release (configured with
 # the release preset); TERN_BENCH_JOBS sets build parallelism (default: nproc).
 set -euo pipefail
 
 json_out=""
+svg_out=""
 filter=""
 min_time="0.5"
 build_it=1
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --min-time) min_time="${2:?--min-time needs seconds}"; shift 2 ;;
     --repetitions) repetitions="${2:?--repetitions needs a count}"; shift 2 ;;
     --no-build) build_it=0; shift ;;
+    --svg) svg_out="${2:?--svg needs a file}"; shift 2 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "run-bench: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -107,3 +110,7 @@ else
     cat "$build/protocol_bench.txt"
 fi
 [ -z "$json_out" ] || echo "run-bench: JSON report written to $json_out"
+if [ -n "$svg_out" ]; then
+    python3 "$root/tools/bench_chart.py" "$report" "$svg_out"
+    echo "run-bench: chart written to $svg_out"
+fi

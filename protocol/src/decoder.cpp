@@ -194,16 +194,16 @@ reason_code read_reason(reader& r, packet_type t) {
     return rc;
 }
 
-boost::system::result<packet> finish(reader& r, packet&& p) {
+boost::system::error_code finish(reader& r) {
     expect_end(r);
     if (!r.ok()) {
         return make_error_code(r.error());
     }
-    return std::move(p);
+    return {};
 }
 
-boost::system::result<packet> decode_connect(reader& r) {
-    connect c;
+boost::system::error_code decode_connect(packet& out, reader& r) {
+    auto& c = out.emplace<connect>();
     // The protocol name decides which levels are acceptable [MQTT-3.1.2-1, MQTT-3.1.2-2].
     std::string_view name = r.utf8();
     std::uint8_t level = r.u8();
@@ -274,11 +274,11 @@ boost::system::result<packet> decode_connect(reader& r) {
     if (has_password) {
         c.password = r.binary();
     }
-    return finish(r, std::move(c));
+    return finish(r);
 }
 
-boost::system::result<packet> decode_connack(reader& r, protocol_version v) {
-    connack c;
+boost::system::error_code decode_connack(packet& out, reader& r, protocol_version v) {
+    auto& c = out.emplace<connack>();
     std::uint8_t flags = r.u8();
     if (r.ok() && (flags & 0xFE) != 0) { // [MQTT-3.2.2-1]
         r.fail(ce::invalid_connack_flags);
@@ -304,12 +304,12 @@ boost::system::result<packet> decode_connack(reader& r, protocol_version v) {
     if (c.session_present && is_failure(c.reason)) { // [MQTT-3.2.2-6], 3.1.1 [MQTT-3.2.2-4]
         return make_error_code(ce::invalid_connack_flags);
     }
-    return finish(r, std::move(c));
+    return finish(r);
 }
 
-boost::system::result<packet> decode_publish(reader& r, const fixed_header& h, protocol_version v,
-                                             receiver_role role) {
-    publish p;
+boost::system::error_code decode_publish(packet& out, reader& r, const fixed_header& h,
+                                         protocol_version v, receiver_role role) {
+    auto& p = out.emplace<publish>();
     p.retain = (h.flags & 0x01) != 0;
     p.qos = static_cast<qos>((h.flags >> 1) & 0x03); // QoS 3 was refused with the header
     p.dup = (h.flags & 0x08) != 0;
@@ -344,12 +344,13 @@ boost::system::result<packet> decode_publish(reader& r, const fixed_header& h, p
         return make_error_code(ce::property_not_allowed_from_sender);
     }
     p.payload = r.rest();
-    return p;
+    return {};
 }
 
 template <typename Ack>
-boost::system::result<packet> decode_ack(reader& r, protocol_version v, property_context ctx) {
-    Ack a;
+boost::system::error_code decode_ack(packet& out, reader& r, protocol_version v,
+                                     property_context ctx) {
+    auto& a = out.emplace<Ack>();
     a.packet_id = read_packet_id(r);
     // v5: the reason code and then the properties may be omitted [MQTT-3.4.2.1, 3.4.2.2.1].
     if (!is_v3(v) && r.ok() && !r.empty()) {
@@ -358,11 +359,11 @@ boost::system::result<packet> decode_ack(reader& r, protocol_version v, property
             read_properties(r, ctx, a.props);
         }
     }
-    return finish(r, std::move(a));
+    return finish(r);
 }
 
-boost::system::result<packet> decode_subscribe(reader& r, protocol_version v) {
-    subscribe s;
+boost::system::error_code decode_subscribe(packet& out, reader& r, protocol_version v) {
+    auto& s = out.emplace<subscribe>();
     s.packet_id = read_packet_id(r);
     const bool v5 = !is_v3(v);
     if (v5) {
@@ -402,18 +403,18 @@ boost::system::result<packet> decode_subscribe(reader& r, protocol_version v) {
     if (r.ok() && s.subscriptions.empty()) { // [MQTT-3.8.3-3]
         r.fail(ce::empty_subscription_list);
     }
-    return finish(r, std::move(s));
+    return finish(r);
 }
 
 template <typename Ack>
-boost::system::result<packet> decode_sub_ack(reader& r, protocol_version v, property_context ctx,
-                                             packet_type t) {
-    Ack a;
+boost::system::error_code decode_sub_ack(packet& out, reader& r, protocol_version v,
+                                         property_context ctx, packet_type t) {
+    auto& a = out.emplace<Ack>();
     a.packet_id = read_packet_id(r);
     if (!is_v3(v)) {
         read_properties(r, ctx, a.props);
     } else if (t == packet_type::unsuback) {
-        return finish(r, std::move(a)); // 3.1.1 UNSUBACK is the packet identifier alone
+        return finish(r); // 3.1.1 UNSUBACK is the packet identifier alone
     }
     while (r.ok() && !r.empty()) {
         std::uint8_t code = r.u8();
@@ -430,11 +431,11 @@ boost::system::result<packet> decode_sub_ack(reader& r, protocol_version v, prop
     if (r.ok() && a.reasons.empty()) {
         r.fail(ce::empty_subscription_list);
     }
-    return finish(r, std::move(a));
+    return finish(r);
 }
 
-boost::system::result<packet> decode_unsubscribe(reader& r, protocol_version v) {
-    unsubscribe u;
+boost::system::error_code decode_unsubscribe(packet& out, reader& r, protocol_version v) {
+    auto& u = out.emplace<unsubscribe>();
     u.packet_id = read_packet_id(r);
     if (!is_v3(v)) {
         read_properties(r, property_context::unsubscribe, u.props);
@@ -453,22 +454,22 @@ boost::system::result<packet> decode_unsubscribe(reader& r, protocol_version v) 
     if (r.ok() && u.filters.empty()) { // [MQTT-3.10.3-2]
         r.fail(ce::empty_subscription_list);
     }
-    return finish(r, std::move(u));
+    return finish(r);
 }
 
 /// DISCONNECT and AUTH: in v5 an absent reason code means Success, and the properties may be
 /// omitted when the Remaining Length is below 2 [MQTT-3.14.2.1, MQTT-3.15.2.1].
 template <typename P>
-boost::system::result<packet> decode_reason_only(reader& r, protocol_version v,
-                                                 property_context ctx, packet_type t) {
-    P p;
+boost::system::error_code decode_reason_only(packet& out, reader& r, protocol_version v,
+                                             property_context ctx, packet_type t) {
+    auto& p = out.emplace<P>();
     if (!is_v3(v) && !r.empty()) {
         p.reason = read_reason(r, t);
         if (r.ok() && !r.empty()) {
             read_properties(r, ctx, p.props);
         }
     }
-    return finish(r, std::move(p));
+    return finish(r);
 }
 
 bool accepted_by(packet_type t, receiver_role role) noexcept {
@@ -553,64 +554,81 @@ boost::system::result<fixed_header> decode_fixed_header(std::span<const std::uin
     return h;
 }
 
-boost::system::result<packet> decode_body(const fixed_header& h, std::span<const std::uint8_t> body,
-                                          const decode_options& options) {
+namespace {
+
+/// Decodes straight into `out` (no packet-sized moves on the hot path).
+boost::system::error_code decode_into(const fixed_header& h, std::span<const std::uint8_t> body,
+                                      const decode_options& options, packet& out) {
     reader r(body);
     const protocol_version v = options.version;
     switch (h.type) {
     case packet_type::connect:
-        return decode_connect(r);
+        return decode_connect(out, r);
     case packet_type::connack:
-        return decode_connack(r, v);
+        return decode_connack(out, r, v);
     case packet_type::publish:
-        return decode_publish(r, h, v, options.role);
+        return decode_publish(out, r, h, v, options.role);
     case packet_type::puback:
-        return decode_ack<puback>(r, v, property_context::puback);
+        return decode_ack<puback>(out, r, v, property_context::puback);
     case packet_type::pubrec:
-        return decode_ack<pubrec>(r, v, property_context::pubrec);
+        return decode_ack<pubrec>(out, r, v, property_context::pubrec);
     case packet_type::pubrel:
-        return decode_ack<pubrel>(r, v, property_context::pubrel);
+        return decode_ack<pubrel>(out, r, v, property_context::pubrel);
     case packet_type::pubcomp:
-        return decode_ack<pubcomp>(r, v, property_context::pubcomp);
+        return decode_ack<pubcomp>(out, r, v, property_context::pubcomp);
     case packet_type::subscribe:
-        return decode_subscribe(r, v);
+        return decode_subscribe(out, r, v);
     case packet_type::suback:
-        return decode_sub_ack<suback>(r, v, property_context::suback, packet_type::suback);
+        return decode_sub_ack<suback>(out, r, v, property_context::suback, packet_type::suback);
     case packet_type::unsubscribe:
-        return decode_unsubscribe(r, v);
+        return decode_unsubscribe(out, r, v);
     case packet_type::unsuback:
-        return decode_sub_ack<unsuback>(r, v, property_context::unsuback, packet_type::unsuback);
+        return decode_sub_ack<unsuback>(out, r, v, property_context::unsuback,
+                                        packet_type::unsuback);
     case packet_type::pingreq:
-        return finish(r, pingreq{});
+        out.emplace<pingreq>();
+        return finish(r);
     case packet_type::pingresp:
-        return finish(r, pingresp{});
+        out.emplace<pingresp>();
+        return finish(r);
     case packet_type::disconnect: {
-        auto p = decode_reason_only<disconnect>(r, v, property_context::disconnect,
-                                                packet_type::disconnect);
+        auto ec = decode_reason_only<disconnect>(out, r, v, property_context::disconnect,
+                                                 packet_type::disconnect);
         // A server never sends Session Expiry Interval in DISCONNECT [MQTT-3.14.2-2].
-        if (p && options.role == receiver_role::client &&
-            std::get<disconnect>(*p).props.session_expiry_interval) {
+        if (!ec && options.role == receiver_role::client &&
+            std::get<disconnect>(out).props.session_expiry_interval) {
             return make_error_code(ce::property_not_allowed_from_sender);
         }
-        return p;
+        return ec;
     }
     case packet_type::auth: {
         if (is_v3(v)) {
             return make_error_code(ce::reserved_packet_type);
         }
-        auto p = decode_reason_only<auth>(r, v, property_context::auth, packet_type::auth);
+        auto ec = decode_reason_only<auth>(out, r, v, property_context::auth, packet_type::auth);
         // Only the bare "Success" form may omit the Authentication Method [MQTT-3.15.2.2.2].
-        if (p) {
-            const auto& a = std::get<auth>(*p);
+        if (!ec) {
+            const auto& a = std::get<auth>(out);
             if (!a.props.authentication_method &&
                 (a.reason != reason_code::success || !a.props.empty())) {
                 return make_error_code(ce::missing_authentication_method);
             }
         }
-        return p;
+        return ec;
     }
     }
     return make_error_code(ce::reserved_packet_type);
+}
+
+} // namespace
+
+boost::system::result<packet> decode_body(const fixed_header& h, std::span<const std::uint8_t> body,
+                                          const decode_options& options) {
+    packet out;
+    if (auto ec = decode_into(h, body, options, out)) {
+        return ec;
+    }
+    return out;
 }
 
 boost::system::result<decoded_packet> decode(std::span<const std::uint8_t> input,
@@ -628,14 +646,20 @@ boost::system::result<decoded_packet> decode(std::span<const std::uint8_t> input
         storage = std::make_shared_for_overwrite<std::uint8_t[]>(header->remaining_length);
         std::memcpy(storage.get(), input.data() + header->size, header->remaining_length);
     }
-    auto p = decode_body(*header, {storage.get(), header->remaining_length}, options);
-    if (!p) {
-        return p.error();
+    // Built in place and returned by NRVO: a packet is several hundred bytes.
+    boost::system::result<decoded_packet> out(boost::system::in_place_value);
+    if (auto ec = decode_into(*header, {storage.get(), header->remaining_length}, options,
+                              out->packet.packet)) {
+        out = ec;
+    } else {
+        out->packet.storage = std::move(storage);
+        out->consumed = total;
     }
-    return decoded_packet{{std::move(*p), std::move(storage)}, total};
+    return out;
 }
 
-boost::system::result<received_packet> stream_decoder::next(std::span<const std::uint8_t>& input) {
+boost::system::error_code stream_decoder::next(std::span<const std::uint8_t>& input,
+                                               received_packet& out) {
     if (failed_) {
         return failed_;
     }
@@ -691,12 +715,20 @@ boost::system::result<received_packet> stream_decoder::next(std::span<const std:
     header_done_ = false;
     header_bytes_ = 0;
     body_filled_ = 0;
-    auto p = decode_body(h, {storage.get(), h.remaining_length}, options_);
-    if (!p) {
-        failed_ = p.error();
+    if (auto ec = decode_into(h, {storage.get(), h.remaining_length}, options_, out.packet)) {
+        failed_ = ec;
         return failed_;
     }
-    return received_packet{std::move(*p), std::move(storage)};
+    out.storage = std::move(storage);
+    return {};
+}
+
+boost::system::result<received_packet> stream_decoder::next(std::span<const std::uint8_t>& input) {
+    received_packet out;
+    if (auto ec = next(input, out)) {
+        return ec;
+    }
+    return out;
 }
 
 void stream_decoder::start_body() {

@@ -83,8 +83,10 @@ private:
     std::uint64_t state_;
 };
 
-outcome run_stream(std::span<const std::uint8_t> stream, const fuzz_config& cfg) {
+/// `in_place` drives the read-loop overload next(in, packet) with one reused received_packet.
+outcome run_stream(std::span<const std::uint8_t> stream, const fuzz_config& cfg, bool in_place) {
     outcome out;
+    received_packet reused;
     stream_decoder dec(cfg.options);
     chunker cut(cfg.chunk_mode, stream);
     std::size_t pos = 0;
@@ -98,7 +100,14 @@ outcome run_stream(std::span<const std::uint8_t> stream, const fuzz_config& cfg)
         std::span<const std::uint8_t> in(chunk);
         for (;;) {
             const std::size_t before = in.size();
-            auto r = dec.next(in);
+            boost::system::result<received_packet> r = codec_error::need_more;
+            if (!in_place) {
+                r = dec.next(in);
+            } else if (auto ec = dec.next(in, reused)) {
+                r = ec;
+            } else {
+                r = reused;
+            }
             TERN_FUZZ_CHECK(in.size() <= before);
             if (r) {
                 out.packets.push_back(std::move(*r));
@@ -137,7 +146,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::span<const std::uint8_t> stream(data + 1, size - 1);
 
     const outcome whole = run_decode(stream, cfg);
-    const outcome chunked = run_stream(stream, cfg);
+    const outcome chunked = run_stream(stream, cfg, false);
+    const outcome in_place = run_stream(stream, cfg, true);
+    TERN_FUZZ_CHECK(in_place.packets.size() == chunked.packets.size());
+    for (std::size_t i = 0; i < in_place.packets.size(); ++i) {
+        TERN_FUZZ_CHECK(in_place.packets[i].packet == chunked.packets[i].packet);
+    }
+    TERN_FUZZ_CHECK(in_place.error == chunked.error);
 
     TERN_FUZZ_CHECK(whole.packets.size() == chunked.packets.size());
     for (std::size_t i = 0; i < whole.packets.size(); ++i) {

@@ -101,10 +101,13 @@ const mixed_stream& stream() {
 /// Feeds the stream in chunks whose sizes come from `next_size`, switching the decoder's
 /// version after each packet as a connection does once CONNECT is accepted. Each chunk lives in
 /// a scratch buffer that is overwritten afterwards, so the packets must not point into it.
-std::vector<received_packet>
-feed(const mixed_stream& s, const std::function<std::size_t()>& next_size, std::string& failure) {
+/// `in_place` uses the read-loop overload next(chunk, packet) with one reused received_packet.
+std::vector<received_packet> feed(const mixed_stream& s,
+                                  const std::function<std::size_t()>& next_size,
+                                  std::string& failure, bool in_place = false) {
     stream_decoder dec(opts(s.versions.front()));
     std::vector<received_packet> out;
+    received_packet reused;
     bytes scratch;
     std::size_t pos = 0;
     while (pos < s.wire.size() && failure.empty()) {
@@ -114,7 +117,16 @@ feed(const mixed_stream& s, const std::function<std::size_t()>& next_size, std::
         pos += n;
         std::span<const std::uint8_t> chunk(scratch);
         for (;;) {
-            auto r = dec.next(chunk);
+            boost::system::result<received_packet> r = codec_error::need_more;
+            if (in_place) {
+                if (auto ec = dec.next(chunk, reused)) {
+                    r = ec;
+                } else {
+                    r = reused; // a copy shares the frame storage, so it outlives `reused`
+                }
+            } else {
+                r = dec.next(chunk);
+            }
             if (!r) {
                 if (r.error() != codec_error::need_more) {
                     failure = "error " + r.error().message() + " after packet " +
@@ -192,6 +204,24 @@ TEST_CASE("stream_decoder fed one byte at a time yields the same packets", "[pro
     REQUIRE(failure.empty());
     check_same(got, s);
     check_same(decode_whole(s), s);
+}
+
+TEST_CASE("the in-place next(chunk, packet) form yields the same packets, byte by byte and "
+          "in random chunks",
+          "[protocol][stream]") {
+    const auto& s = stream();
+    std::string failure;
+    auto one_byte = feed(
+        s, [] { return std::size_t{1}; }, failure, true);
+    INFO(failure);
+    REQUIRE(failure.empty());
+    check_same(one_byte, s);
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<std::size_t> size(1, 3000);
+    auto chunks = feed(
+        s, [&] { return size(rng); }, failure, true);
+    REQUIRE(failure.empty());
+    check_same(chunks, s);
 }
 
 TEST_CASE("stream_decoder fed random chunk sizes yields the same packets", "[protocol][stream]") {

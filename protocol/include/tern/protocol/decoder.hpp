@@ -81,6 +81,10 @@ public:
     /// codec_error::need_more once `input` is exhausted mid-packet (or empty).
     boost::system::result<received_packet> next(std::span<const std::uint8_t>& input);
 
+    /// The same, decoding into `out` (the packet is built in place, never moved: the form for
+    /// a connection's read loop). On error `out` holds an unspecified packet.
+    boost::system::error_code next(std::span<const std::uint8_t>& input, received_packet& out);
+
     /// True when part of a packet is buffered (a peer that goes silent now sent a truncated
     /// packet).
     bool mid_packet() const noexcept { return header_bytes_ != 0; }
