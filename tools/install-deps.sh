@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config
     clang libclang-rt-14-dev          # fuzz preset (libFuzzer) and sanitizer runtimes
-    clang-format git python3          # format check; python3 for the bench table and chart
+    clang-format git python3 valgrind # format check; bench table, chart and instruction counts
     libboost1.81-dev                  # Asio, Beast, System (header-only parts)
     libssl-dev                        # TLS / mTLS
     libfmt-dev nlohmann-json3-dev

@@ -12,6 +12,8 @@
 #   --repetitions N    run each benchmark N times and report the median (noisy machines)
 #   --no-build         run the protocol_bench already in the build directory
 #   --svg FILE         also draw the results as a bar chart (tools/bench_chart.py)
+#   --instructions     instead: instructions per operation under callgrind (repeatable on a
+#                      noisy machine, unlike time), from bench/protocol_icount
 #
 # Environment: TERN_BENCH_BUILD_DIR builds somewhere else than build/release (configured with
 # the release preset); TERN_BENCH_JOBS sets build parallelism (default: nproc).
@@ -19,6 +21,7 @@ set -euo pipefail
 
 json_out=""
 svg_out=""
+instructions=0
 filter=""
 min_time="0.5"
 build_it=1
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --repetitions) repetitions="${2:?--repetitions needs a count}"; shift 2 ;;
     --no-build) build_it=0; shift ;;
     --svg) svg_out="${2:?--svg needs a file}"; shift 2 ;;
+    --instructions) instructions=1; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "run-bench: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -48,6 +52,28 @@ elif [ -n "${TERN_BENCH_BUILD_DIR:-}" ]; then
 else
     cmake --preset release -DTERN_BUILD_BENCH=ON >/dev/null
     cmake --build --preset release -j "$jobs" --target protocol_bench
+fi
+
+if [ "$instructions" = 1 ]; then
+    [ "$build_it" = 0 ] || cmake --build "$build" -j "$jobs" --target protocol_icount
+    command -v valgrind >/dev/null 2>&1 || { echo "run-bench: valgrind is not installed" >&2; exit 1; }
+    # Run each operation N and 2N times: the difference divided by N is the cost of one
+    # operation, with start-up and set-up cancelled out.
+    n=20000
+    echo "| operation | instructions/op |"
+    echo "|---|--:|"
+    for op in stream_decode_publish_v311_16B stream_decode_publish_v5_16B \
+              stream_decode_publish_v5_4KiB stream_decode_connect_v5 \
+              encode_publish_v311_16B encode_publish_v5_16B encode_connect_v5; do
+        counts=()
+        for count in "$n" "$((2 * n))"; do
+            counts+=("$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+                "$build/bench/protocol_icount" "$op" "$count" 2>&1 >/dev/null |
+                awk '/Collected/ { print $NF }')")
+        done
+        echo "| $op | $(( (counts[1] - counts[0]) / n )) |"
+    done
+    exit 0
 fi
 
 # Keep the JSON report even when --json was not given: the table is printed from it.

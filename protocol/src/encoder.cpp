@@ -129,7 +129,8 @@ template <typename Out> void put_properties_body(Out& o, const properties& p) {
     }
 }
 
-/// Property Length followed by the properties.
+/// Property Length followed by the properties. The counting pass counts them once; the writing
+/// pass counts them again for the length prefix, then writes.
 template <typename Out> void put_properties(Out& o, const properties& p) {
     detail::counter c;
     put_properties_body(c, p);
@@ -137,7 +138,14 @@ template <typename Out> void put_properties(Out& o, const properties& p) {
         o.fail(ce::packet_too_large);
     }
     o.vbi(static_cast<std::uint32_t>(c.size()));
-    put_properties_body(o, p);
+    if constexpr (Out::writes) {
+        put_properties_body(o, p);
+    } else {
+        if (c.error() != codec_error{}) {
+            o.fail(c.error());
+        }
+        o.add(c.size());
+    }
 }
 
 template <typename Out> void put_packet_id(Out& o, std::uint16_t id) {

@@ -161,6 +161,7 @@ public:
         n_ += 2 + s.size();
     }
     void raw(std::string_view s) noexcept { n_ += s.size(); }
+    void add(std::size_t n) noexcept { n_ += n; }
     void fail(codec_error e) noexcept {
         if (error_ == codec_error{}) {
             error_ = e;
