@@ -646,15 +646,15 @@ boost::system::result<decoded_packet> decode(std::span<const std::uint8_t> input
         storage = std::make_shared_for_overwrite<std::uint8_t[]>(header->remaining_length);
         std::memcpy(storage.get(), input.data() + header->size, header->remaining_length);
     }
-    // Built in place and returned by NRVO: a packet is several hundred bytes.
-    boost::system::result<decoded_packet> out(boost::system::in_place_value);
+    // decode() is the convenience form (tools, tests); read loops use stream_decoder's in-place
+    // next(chunk, packet), which never moves the packet.
+    decoded_packet out;
     if (auto ec = decode_into(*header, {storage.get(), header->remaining_length}, options,
-                              out->packet.packet)) {
-        out = ec;
-    } else {
-        out->packet.storage = std::move(storage);
-        out->consumed = total;
+                              out.packet.packet)) {
+        return ec;
     }
+    out.packet.storage = std::move(storage);
+    out.consumed = total;
     return out;
 }
 

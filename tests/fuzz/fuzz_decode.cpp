@@ -100,14 +100,16 @@ outcome run_stream(std::span<const std::uint8_t> stream, const fuzz_config& cfg,
         std::span<const std::uint8_t> in(chunk);
         for (;;) {
             const std::size_t before = in.size();
-            boost::system::result<received_packet> r = codec_error::need_more;
-            if (!in_place) {
-                r = dec.next(in);
-            } else if (auto ec = dec.next(in, reused)) {
-                r = ec;
-            } else {
-                r = reused;
-            }
+            auto step = [&]() -> boost::system::result<received_packet> {
+                if (!in_place) {
+                    return dec.next(in);
+                }
+                if (auto ec = dec.next(in, reused)) {
+                    return ec;
+                }
+                return reused;
+            };
+            auto r = step();
             TERN_FUZZ_CHECK(in.size() <= before);
             if (r) {
                 out.packets.push_back(std::move(*r));

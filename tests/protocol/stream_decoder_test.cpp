@@ -117,16 +117,16 @@ std::vector<received_packet> feed(const mixed_stream& s,
         pos += n;
         std::span<const std::uint8_t> chunk(scratch);
         for (;;) {
-            boost::system::result<received_packet> r = codec_error::need_more;
-            if (in_place) {
-                if (auto ec = dec.next(chunk, reused)) {
-                    r = ec;
-                } else {
-                    r = reused; // a copy shares the frame storage, so it outlives `reused`
+            auto step = [&]() -> boost::system::result<received_packet> {
+                if (!in_place) {
+                    return dec.next(chunk);
                 }
-            } else {
-                r = dec.next(chunk);
-            }
+                if (auto ec = dec.next(chunk, reused)) {
+                    return ec;
+                }
+                return reused; // a copy shares the frame storage, so it outlives `reused`
+            };
+            auto r = step();
             if (!r) {
                 if (r.error() != codec_error::need_more) {
                     failure = "error " + r.error().message() + " after packet " +
