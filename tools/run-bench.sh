@@ -62,6 +62,7 @@ if [ "$instructions" = 1 ]; then
     n=20000
     echo "| operation | instructions/op |"
     echo "|---|--:|"
+    echo "run-bench: counting instructions under callgrind (about 15 s)..." >&2
     for op in stream_decode_publish_v311_16B stream_decode_publish_v5_16B \
               stream_decode_publish_v5_4KiB stream_decode_connect_v5 \
               encode_publish_v311_16B encode_publish_v5_16B encode_connect_v5; do
@@ -84,7 +85,8 @@ args=(--benchmark_min_time="$min_time" --benchmark_out="$report" --benchmark_out
 [ -z "$filter" ] || args+=(--benchmark_filter="$filter")
 [ "$repetitions" -le 1 ] ||
     args+=(--benchmark_repetitions="$repetitions" --benchmark_report_aggregates_only=true)
-"$build/bench/protocol_bench" "${args[@]}" >"$build/protocol_bench.txt" 2>&1 || {
+# Google Benchmark's own lines show progress while it runs; the summary table follows.
+"$build/bench/protocol_bench" "${args[@]}" 2>&1 | tee "$build/protocol_bench.txt" >&2 || {
     cat "$build/protocol_bench.txt" >&2
     echo "run-bench: protocol_bench failed" >&2
     exit 1
