@@ -116,6 +116,7 @@ void connection::start() {
 asio::awaitable<void> connection::read_loop() {
     auto self = shared_from_this();
     std::vector<std::uint8_t> buffer(read_chunk_size);
+    mqtt::received_packet packet;
     while (!closing_) {
         auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_nothrow);
         if (closing_) {
@@ -139,15 +140,17 @@ asio::awaitable<void> connection::read_loop() {
         }
         std::span<const std::uint8_t> input(buffer.data(), n);
         while (!closing_) {
-            auto packet = decoder_.next(input);
-            if (!packet) {
-                if (packet.error() == mqtt::codec_error::need_more) {
-                    break;
+            // The in-place form: each packet is decoded into `packet`, never moved.
+            if (auto err = decoder_.next(input, packet)) {
+                if (err != mqtt::codec_error::need_more) {
+                    fail(err);
                 }
-                fail(packet.error());
                 break;
             }
-            handle(*packet);
+            handle(packet);
+            // An idle connection must not pin its last frame (it may be megabytes); the stale
+            // views left in `packet` are never read before the next decode replaces them.
+            packet.storage.reset();
         }
     }
 }
