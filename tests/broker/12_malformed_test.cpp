@@ -1,5 +1,6 @@
 // Bad input closes only the offending connection; the broker and other clients carry on.
 
+#include "healthy_pair.hpp"
 #include "raw_packets.hpp"
 #include "support.hpp"
 
@@ -7,32 +8,9 @@
 
 using namespace tern::test;
 
-namespace {
-
-/// A subscriber and a publisher that must keep working while raw sockets misbehave.
-struct healthy_pair {
-    explicit healthy_pair(int port) : sub("healthy-sub", MQTT_PROTOCOL_V5), pub("healthy-pub") {
-        REQUIRE(sub.connect(port) == 0);
-        REQUIRE(pub.connect(port) == 0);
-        REQUIRE(sub.subscribe("health", 1) == 1);
-    }
-    void check(const std::string& text) {
-        REQUIRE(pub.publish("health", text, 1));
-        const auto m = sub.next_message();
-        REQUIRE(m);
-        CHECK(m->payload == text);
-        CHECK(sub.connected());
-        CHECK(pub.connected());
-    }
-    mqtt_client sub;
-    mqtt_client pub;
-};
-
-} // namespace
-
 TEST_CASE("bad bytes close only the offending connection", "[broker][malformed]") {
     broker_process broker;
-    healthy_pair healthy(broker.port());
+    healthy_pair healthy(broker.port(), "healthy");
 
     SECTION("garbage instead of CONNECT") {
         raw_socket s(broker.port());

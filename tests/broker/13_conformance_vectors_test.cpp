@@ -14,6 +14,7 @@
 // unsupported protocol level (CONNACK 0x01 in the 3.1.1 layout) and an Authentication Method
 // (CONNACK 0x8C). `broker_tests "[conformance]" -s` ends with a count of what it did.
 
+#include "healthy_pair.hpp"
 #include "raw_packets.hpp"
 #include "support.hpp"
 
@@ -684,33 +685,13 @@ void run_after_connect(int port, const test_vector& v, std::size_t index, bool s
     t.add(category, check_session(s, e, v.level, deadline));
 }
 
-/// A subscriber and a publisher that must keep working while raw sockets misbehave.
-struct healthy_pair {
-    explicit healthy_pair(int port)
-        : sub("vectors-healthy-sub", MQTT_PROTOCOL_V5), pub("vectors-healthy-pub") {
-        REQUIRE(sub.connect(port) == 0);
-        REQUIRE(pub.connect(port) == 0);
-        REQUIRE(sub.subscribe("health", 1) == 1);
-    }
-    void check(const std::string& text) {
-        REQUIRE(pub.publish("health", text, 1));
-        const auto m = sub.next_message();
-        REQUIRE(m);
-        CHECK(m->payload == text);
-        CHECK(sub.connected());
-        CHECK(pub.connected());
-    }
-    mqtt_client sub;
-    mqtt_client pub;
-};
-
 } // namespace
 
 TEST_CASE("every conformance vector a server receives, against one broker",
           "[broker][malformed][conformance]") {
     const auto vectors = load_vectors();
     broker_process broker;
-    healthy_pair healthy(broker.port());
+    healthy_pair healthy(broker.port(), "vectors-healthy");
     tally t;
     std::size_t since_check = 0;
     std::string batch; // the vectors since the last health check, for its failure message
