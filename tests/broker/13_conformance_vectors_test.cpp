@@ -220,38 +220,24 @@ std::map<std::uint8_t, std::uint32_t> read_properties(reader& r) {
     while (r.good && r.i < end) {
         const std::uint8_t id = r.u8();
         std::uint32_t value = 0;
-        switch (id) {
-        case 0x01:
-        case 0x17:
-        case 0x19:
-        case 0x24:
-        case 0x25:
-        case 0x28:
-        case 0x29:
-        case 0x2A:
+        switch (property_width(id)) {
+        case 1:
             value = r.u8();
             break;
-        case 0x13:
-        case 0x21:
-        case 0x22:
-        case 0x23:
+        case 2:
             value = r.u16();
             break;
-        case 0x02:
-        case 0x11:
-        case 0x18:
-        case 0x27:
+        case 4:
             value = r.u32();
             break;
-        case 0x0B:
+        case 0:
             value = r.varint();
             break;
-        case 0x26: // User Property: a string pair
+        default: // strings and binary data; a User Property is a pair of them
             r.skip(r.u16());
-            r.skip(r.u16());
-            break;
-        default: // strings and binary data
-            r.skip(r.u16());
+            if (id == 0x26) {
+                r.skip(r.u16());
+            }
             break;
         }
         out[id] = value;

@@ -61,6 +61,37 @@ struct connack_view {
     std::map<std::uint8_t, std::vector<std::uint8_t>> props;
 };
 
+/// Wire width of a v5 property value, by identifier [MQTT-2.2.2.2]: 1, 2 or 4 bytes; 0 for the
+/// Variable Byte Integer of Subscription Identifier (0x0B); -1 for a length-prefixed string or
+/// binary (a User Property, 0x26, is two of them). Test-side, independent of the codec.
+inline int property_width(std::uint8_t id) {
+    switch (id) {
+    case 0x01:
+    case 0x17:
+    case 0x19:
+    case 0x24:
+    case 0x25:
+    case 0x28:
+    case 0x29:
+    case 0x2A:
+        return 1;
+    case 0x13:
+    case 0x21:
+    case 0x22:
+    case 0x23:
+        return 2;
+    case 0x02:
+    case 0x11:
+    case 0x18:
+    case 0x27:
+        return 4;
+    case 0x0B:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
 /// Parses a CONNACK (type 0x20) of either version; nullopt when malformed.
 inline std::optional<connack_view> parse_connack(const std::vector<std::uint8_t>& p, bool v5) {
     if (p.size() < 4 || p[0] != 0x20) {
@@ -91,44 +122,15 @@ inline std::optional<connack_view> parse_connack(const std::vector<std::uint8_t>
     while (i < end) {
         const std::uint8_t id = p[i++];
         std::size_t n = 0;
-        switch (id) {
-        case 0x01:
-        case 0x17:
-        case 0x19:
-        case 0x24:
-        case 0x25:
-        case 0x28:
-        case 0x29:
-        case 0x2A:
-            n = 1;
-            break;
-        case 0x13:
-        case 0x21:
-        case 0x22:
-        case 0x23:
-            n = 2;
-            break;
-        case 0x02:
-        case 0x11:
-        case 0x18:
-        case 0x27:
-            n = 4;
-            break;
-        case 0x03:
-        case 0x08:
-        case 0x09:
-        case 0x12:
-        case 0x15:
-        case 0x16:
-        case 0x1A:
-        case 0x1C:
-        case 0x1F:
+        const int width = property_width(id);
+        if (width > 0) {
+            n = static_cast<std::size_t>(width);
+        } else if (width < 0 && id != 0x26) {
             if (i + 2 > end) {
                 return std::nullopt;
             }
             n = 2 + (static_cast<std::size_t>(p[i]) << 8 | p[i + 1]);
-            break;
-        default:
+        } else {
             return std::nullopt; // user properties etc. are not expected from tern
         }
         if (i + n > end) {
