@@ -3,6 +3,7 @@
 
 #include <tern/protocol/packets.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -15,6 +16,8 @@ namespace tern::broker {
 struct message {
     protocol::publish publish;
     std::shared_ptr<const std::uint8_t[]> storage;
+    /// When the broker received it: Message Expiry Interval counts from here [MQTT-3.3.2-5].
+    std::chrono::steady_clock::time_point received_at{};
 };
 using message_ptr = std::shared_ptr<const message>;
 

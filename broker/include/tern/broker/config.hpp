@@ -1,0 +1,144 @@
+#pragma once
+/// The broker's configuration: a value type read from a mosquitto.conf-compatible file
+/// (`tern -c FILE`), with an embedded default when no file is given, and overridden by the
+/// command line.
+///
+/// Thread contract: a plain value; parse functions are pure apart from reading the named files.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tern::broker {
+
+/// How a message is given to one member of a shared-subscription group.
+enum class share_strategy : std::uint8_t {
+    round_robin,    ///< members in turn, weighted (default)
+    random,         ///< a weighted random member
+    client_hash,    ///< hash of the publisher's client id (sticky per publisher)
+    topic_hash,     ///< hash of the topic (sticky per topic)
+    least_inflight, ///< the member with the fewest unacknowledged QoS 1/2 messages
+};
+
+/// One `listener PORT [ADDRESS]` block and the per-listener directives that follow it.
+struct listener_config {
+    std::uint16_t port = 1883;            ///< 0 binds an ephemeral port
+    std::string bind_address;             ///< empty: all addresses (mosquitto semantics)
+    std::string protocol = "mqtt";        ///< "mqtt" or "websockets"
+    std::optional<std::size_t> max_connections; ///< per listener; unset: unlimited
+    // TLS (parsed and kept; served once the TLS issue lands).
+    std::string cafile;
+    std::string capath;
+    std::string certfile;
+    std::string keyfile;
+    bool require_certificate = false;
+    bool use_identity_as_username = false;
+    std::string tls_version;
+    std::string ciphers;
+    /// Where the block starts, for error messages ("FILE:LINE").
+    std::string origin;
+
+    bool operator==(const listener_config&) const = default;
+};
+
+/// Logging directives (mosquitto `log_dest`, `log_type`, `log_timestamp`, ...).
+struct logging_config {
+    /// "stderr" (default), "stdout", "file" (with `file`), "syslog", "none"; several allowed.
+    std::vector<std::string> destinations{"stderr"};
+    std::string file;
+    /// error warning notice information debug subscribe unsubscribe websockets all none.
+    std::vector<std::string> types{"error", "warning", "notice", "information"};
+    bool timestamp = true;
+    std::string timestamp_format; ///< strftime format; empty: ISO 8601 with milliseconds
+    bool connection_messages = true;
+
+    bool operator==(const logging_config&) const = default;
+};
+
+/// Everything the broker is told at start-up. Defaults are mosquitto 2.0's where the directive
+/// exists there, except that the embedded default (no `-c`) listens on 127.0.0.1:1883 with
+/// anonymous clients allowed, like mosquitto's local-only mode.
+struct broker_config {
+    std::vector<listener_config> listeners; ///< empty after parsing a file without `listener`: error
+
+    bool allow_anonymous = false;
+    /// Broker-wide limit on client connections; unset: unlimited (mosquitto -1).
+    std::optional<std::size_t> max_connections;
+    /// Outgoing QoS 1/2 messages in flight per client (v5: min with its Receive Maximum).
+    /// 0: unlimited (up to 65535). mosquitto default 20.
+    std::uint16_t max_inflight_messages = 20;
+    /// Messages queued per client beyond those in flight (QoS 1/2 while offline or over the
+    /// inflight limit, and QoS 0 while the socket is backed up). 0: unlimited. Default 1000.
+    std::size_t max_queued_messages = 1000;
+    /// Bytes queued per client; 0: unlimited.
+    std::size_t max_queued_bytes = 0;
+    /// Largest PUBLISH payload accepted; 0: no limit beyond the protocol's. Larger: v5 gets
+    /// 0x95, v3 is disconnected.
+    std::uint32_t message_size_limit = 0;
+    /// Largest keep-alive granted (v5 Server Keep Alive; v3 clients above it are refused).
+    std::uint16_t max_keepalive = 65535;
+    /// Offline persistent sessions of v3.1.1 clients (and v5 ones asking for longer) are
+    /// removed after this long; unset: never (mosquitto default).
+    std::optional<std::chrono::seconds> persistent_client_expiration;
+    bool retain_available = true;
+    /// $SYS/broker/... publishing interval; 0 disables. mosquitto default 10 s.
+    std::chrono::seconds sys_interval{10};
+    logging_config logging;
+
+    // Tern extensions (documented in docs/configuration.md).
+    /// Worker threads (one io_context each); 0: hardware threads.
+    std::size_t worker_threads = 0;
+    /// Default strategy for every shared-subscription group.
+    share_strategy shared_subscription_strategy = share_strategy::round_robin;
+    /// Per-group strategy overrides: `shared_subscription_strategy GROUP STRATEGY`.
+    std::vector<std::pair<std::string, share_strategy>> group_strategies;
+
+    // Process settings (command line, not file).
+    /// When non-empty, the first listener's bound port is written here once listening.
+    std::string port_file;
+    /// Largest CONNECT accepted: a stricter cap while the peer is still anonymous.
+    std::uint32_t max_connect_packet_size = 256U * 1024U;
+    /// A connection that has not sent CONNECT within this time is closed.
+    std::chrono::milliseconds connect_timeout{10'000};
+    /// How long shutdown waits for connections to flush before forcing them closed.
+    std::chrono::milliseconds shutdown_grace{3'000};
+    /// Install SIGINT/SIGTERM handlers (the executable wants this; an embedding test may not).
+    bool handle_signals = true;
+
+    bool operator==(const broker_config&) const = default;
+};
+
+/// The configuration used without `-c`: one listener on 127.0.0.1:1883, anonymous allowed.
+broker_config default_config();
+
+/// A configuration error: `file:line: message` (line 0 when the error is about the whole file).
+struct config_error {
+    std::string file;
+    std::size_t line = 0;
+    std::string message;
+    /// "FILE:LINE: MESSAGE" (or "FILE: MESSAGE" for line 0).
+    std::string to_string() const;
+};
+
+/// Parses the file at `path` (following `include_dir`). On success returns the configuration;
+/// on failure the first error. An unknown directive, a malformed value, a value out of range
+/// or a directive this version does not support are errors; blank lines and `#` comments are
+/// ignored.
+struct config_result {
+    std::optional<broker_config> config;
+    std::optional<config_error> error;
+};
+config_result load_config_file(const std::string& path);
+
+/// Parses configuration text as if read from a file named `name` (used by tests and fuzzers).
+config_result parse_config_text(std::string_view text, std::string_view name);
+
+/// "round_robin" etc.; nullopt for an unknown name.
+std::optional<share_strategy> parse_share_strategy(std::string_view name);
+std::string_view to_string(share_strategy s) noexcept;
+
+} // namespace tern::broker
