@@ -1,6 +1,8 @@
 #include <tern/broker/broker.hpp>
 
 #include "connection.hpp"
+#include "router.hpp"
+#include "session.hpp"
 #include "shared_state.hpp"
 
 #include <tern/broker/log.hpp>
@@ -81,47 +83,142 @@ std::size_t default_thread_count() noexcept {
     return n == 0 ? 1 : n;
 }
 
+namespace {
+
+broker_config to_config(const broker_options& o) {
+    broker_config c = default_config();
+    c.listeners.clear();
+    listener_config l;
+    l.port = o.port;
+    l.bind_address = o.bind_address;
+    c.listeners.push_back(l);
+    c.allow_anonymous = true;
+    c.worker_threads = o.threads;
+    c.port_file = o.port_file;
+    c.max_packet_size = o.max_packet_size;
+    c.max_connect_packet_size = o.max_connect_packet_size;
+    c.connect_timeout = o.connect_timeout;
+    c.shutdown_grace = o.shutdown_grace;
+    c.handle_signals = o.handle_signals;
+    return c;
+}
+
+/// The largest packet a client may send once connected: max_packet_size, or the protocol's
+/// maximum when it is 0.
+std::uint32_t effective_max_packet_size(const broker_config& c) {
+    constexpr std::uint32_t protocol_max = 268'435'455U + 5U;
+    return c.max_packet_size == 0 ? protocol_max : std::min(c.max_packet_size, protocol_max);
+}
+
+} // namespace
+
+shared_state::shared_state(broker_config c)
+    : config(std::move(c)), subscriptions(config.shared_subscription_strategy),
+      store(std::make_unique<memory_session_store>()),
+      max_packet_size(effective_max_packet_size(config)) {
+    for (const auto& [group, strategy] : config.group_strategies) {
+        subscriptions.set_group_strategy(group, strategy);
+    }
+}
+
+session_directory::claim_result session_directory::claim(const std::string& client_id,
+                                                         std::uint32_t worker,
+                                                         std::uint64_t new_key) {
+    std::lock_guard lock(mutex_);
+    auto& e = entries_[client_id];
+    claim_result r;
+    if (!e.handle) {
+        e.handle = std::make_shared<subscriber_handle>(new_key, client_id);
+        e.handle->worker.store(worker, std::memory_order_relaxed);
+        r.handle = e.handle;
+    } else {
+        r.handle = e.handle;
+        r.existing = true;
+        r.previous_claimant = e.claimant;
+    }
+    e.claimant = worker;
+    return r;
+}
+
+bool session_directory::release(const std::string& client_id, const subscriber_handle& handle,
+                                std::uint32_t worker) {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(client_id);
+    if (it == entries_.end() || it->second.handle.get() != &handle) {
+        return true; // not ours (any more): nothing to forget
+    }
+    if (it->second.claimant != worker) {
+        return false;
+    }
+    entries_.erase(it);
+    return true;
+}
+
+std::size_t session_directory::size() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+}
+
 /// Thread contract: everything but `state.workers[i]->ctx`, `port` and stop() is touched only
 /// by the thread running main_ctx (the caller of run()).
 struct broker::impl {
-    explicit impl(broker_options options) {
-        state.options = std::move(options);
-        if (state.options.threads == 0) {
-            state.options.threads = 1;
+    explicit impl(broker_config config) : state(std::move(config)) {
+        std::size_t threads = state.config.worker_threads;
+        if (threads == 0) {
+            threads = default_thread_count();
         }
         state.client_id_salt = std::random_device{}();
-        for (std::size_t i = 0; i < state.options.threads; ++i) {
-            state.workers.push_back(std::make_unique<worker>(i));
+        for (std::size_t i = 0; i < threads; ++i) {
+            state.workers.push_back(std::make_unique<worker>(state, static_cast<std::uint32_t>(i)));
+        }
+        for (auto& w : state.workers) {
+            w->outbox.resize(state.workers.size());
         }
     }
 
     void listen() {
-        boost::system::error_code ec;
-        const auto address = asio::ip::make_address(state.options.bind_address, ec);
-        if (ec) {
-            throw std::system_error(ec,
-                                    "invalid bind address '" + state.options.bind_address + "'");
+        if (state.config.listeners.empty()) {
+            throw std::runtime_error("no listener configured");
         }
-        const asio::ip::tcp::endpoint endpoint(address, state.options.port);
-        acceptor.open(endpoint.protocol());
-        acceptor.set_option(asio::socket_base::reuse_address(true));
-        acceptor.bind(endpoint, ec);
-        if (ec) {
-            throw std::system_error(ec, "cannot listen on " + endpoint_string(endpoint));
+        for (const auto& l : state.config.listeners) {
+            if (l.protocol != "mqtt") {
+                throw std::runtime_error(fmt::format(
+                    "{}: listener protocol '{}' is not supported yet", l.origin, l.protocol));
+            }
+            if (!l.certfile.empty() || !l.cafile.empty() || !l.keyfile.empty()) {
+                throw std::runtime_error(
+                    fmt::format("{}: TLS listeners are not supported yet", l.origin));
+            }
+            boost::system::error_code ec;
+            const auto address = asio::ip::make_address(
+                l.bind_address.empty() ? std::string("0.0.0.0") : l.bind_address, ec);
+            if (ec) {
+                throw std::system_error(ec, "invalid bind address '" + l.bind_address + "'");
+            }
+            const asio::ip::tcp::endpoint endpoint(address, l.port);
+            auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(main_ctx);
+            acceptor->open(endpoint.protocol());
+            acceptor->set_option(asio::socket_base::reuse_address(true));
+            acceptor->bind(endpoint, ec);
+            if (ec) {
+                throw std::system_error(ec, "cannot listen on " + endpoint_string(endpoint));
+            }
+            acceptor->listen(asio::socket_base::max_listen_connections);
+            const auto bound = acceptor->local_endpoint();
+            if (acceptors.empty()) {
+                port.store(bound.port());
+                if (!state.config.port_file.empty()) {
+                    write_port_file(state.config.port_file, bound.port());
+                }
+            }
+            log(log_level::info, "listening on {} ({} worker thread{})", endpoint_string(bound),
+                state.workers.size(), state.workers.size() == 1 ? "" : "s");
+            acceptors.push_back(std::move(acceptor));
         }
-        acceptor.listen(asio::socket_base::max_listen_connections);
-        const auto bound = acceptor.local_endpoint();
-        port.store(bound.port());
-        if (!state.options.port_file.empty()) {
-            write_port_file(state.options.port_file, bound.port());
-        }
-        log(log_level::info, "listening on {} ({} worker thread{})", endpoint_string(bound),
-            state.workers.size(), state.workers.size() == 1 ? "" : "s");
     }
 
-    asio::awaitable<void> accept_loop() {
+    asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor) {
         asio::steady_timer backoff(main_ctx);
-        std::size_t next_worker = 0;
         while (acceptor.is_open()) {
             worker& w = *state.workers[next_worker];
             // The socket is created on the worker's io_context: it belongs there for life.
@@ -138,14 +235,75 @@ struct broker::impl {
             }
             next_worker = (next_worker + 1) % state.workers.size();
             const std::uint64_t key = state.next_key.fetch_add(1, std::memory_order_relaxed);
-            asio::post(w.ctx, [this, &w, s = std::move(socket), key]() mutable {
+            asio::post(w.ctx, [&w, s = std::move(socket), key]() mutable {
                 if (w.stopping) {
                     return; // the socket's destructor closes it
                 }
-                auto c = std::make_shared<connection>(state, w, std::move(s), key);
+                auto c = std::make_shared<connection>(w, std::move(s), key);
                 w.connections.emplace(key, c);
                 c->start();
             });
+        }
+    }
+
+    /// Once a second on each worker: delayed wills and expired sessions.
+    static asio::awaitable<void> sweep_loop(worker& w) {
+        while (!w.stopping) {
+            w.sweep_timer.expires_after(1s);
+            co_await w.sweep_timer.async_wait(use_nothrow);
+            if (w.stopping) {
+                break;
+            }
+            sweep_sessions(w);
+        }
+    }
+
+    /// Every sys_interval on worker 0: the $SYS/broker/... topics (mosquitto's names; retained,
+    /// as mosquitto publishes them).
+    asio::awaitable<void> sys_loop(worker& w) {
+        while (!w.stopping) {
+            sys_timer->expires_after(state.config.sys_interval);
+            co_await sys_timer->async_wait(use_nothrow);
+            if (w.stopping) {
+                break;
+            }
+            publish_sys(w);
+        }
+    }
+
+    void publish_sys(worker& w) {
+        std::uint64_t received = 0, sent = 0, bytes_in = 0, bytes_out = 0, dropped = 0;
+        for (const auto& x : state.workers) {
+            received += x->counters.messages_received.load(std::memory_order_relaxed);
+            sent += x->counters.messages_sent.load(std::memory_order_relaxed);
+            bytes_in += x->counters.bytes_received.load(std::memory_order_relaxed);
+            bytes_out += x->counters.bytes_sent.load(std::memory_order_relaxed);
+            dropped += x->counters.publish_dropped.load(std::memory_order_relaxed);
+        }
+        const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::steady_clock::now() - state.started)
+                                .count();
+        const auto connected = state.connection_count.load();
+        const auto total = state.directory.size();
+        const std::pair<std::string_view, std::string> values[] = {
+            {"$SYS/broker/version", fmt::format("tern version {}", TERN_VERSION_STRING)},
+            {"$SYS/broker/uptime", fmt::format("{} seconds", uptime)},
+            {"$SYS/broker/clients/connected", fmt::format("{}", connected)},
+            {"$SYS/broker/clients/active", fmt::format("{}", connected)},
+            {"$SYS/broker/clients/total", fmt::format("{}", total)},
+            {"$SYS/broker/clients/disconnected",
+             fmt::format("{}", total > connected ? total - connected : 0)},
+            {"$SYS/broker/messages/received", fmt::format("{}", received)},
+            {"$SYS/broker/messages/sent", fmt::format("{}", sent)},
+            {"$SYS/broker/publish/messages/dropped", fmt::format("{}", dropped)},
+            {"$SYS/broker/bytes/received", fmt::format("{}", bytes_in)},
+            {"$SYS/broker/bytes/sent", fmt::format("{}", bytes_out)},
+            {"$SYS/broker/subscriptions/count", fmt::format("{}", state.subscriptions.subscription_count())},
+            {"$SYS/broker/retained messages/count", fmt::format("{}", state.retained.size())},
+        };
+        for (const auto& [topic, value] : values) {
+            publish_internal(w, make_owned_message(topic, value, protocol::qos::at_most_once, true),
+                             0, {});
         }
     }
 
@@ -157,11 +315,17 @@ struct broker::impl {
         shutting_down = true;
         log(log_level::info, "shutting down");
         boost::system::error_code ignored;
-        acceptor.close(ignored);
+        for (auto& a : acceptors) {
+            a->close(ignored);
+        }
         signals.cancel(ignored);
         for (auto& w : state.workers) {
-            asio::post(w->ctx, [wp = w.get()] {
+            asio::post(w->ctx, [this, wp = w.get()] {
                 wp->stopping = true;
+                wp->sweep_timer.cancel();
+                if (wp->index == 0 && sys_timer) {
+                    sys_timer->cancel();
+                }
                 // close() removes connections from the map: iterate over a copy.
                 std::vector<std::shared_ptr<connection>> all;
                 all.reserve(wp->connections.size());
@@ -184,11 +348,11 @@ struct broker::impl {
         }
         // worker_finished() runs on main_ctx too, so it either ran before the check above or
         // will cancel this wait.
-        shutdown_timer.expires_after(state.options.shutdown_grace);
+        shutdown_timer.expires_after(state.config.shutdown_grace);
         auto [ec] = co_await shutdown_timer.async_wait(use_nothrow);
         if (!ec) {
             log(log_level::warn, "connections still open after {} ms, forcing shutdown",
-                state.options.shutdown_grace.count());
+                state.config.shutdown_grace.count());
             for (auto& w : state.workers) {
                 w->ctx.stop();
             }
@@ -204,18 +368,22 @@ struct broker::impl {
 
     shared_state state;
     asio::io_context main_ctx{1};
-    asio::ip::tcp::acceptor acceptor{main_ctx};
+    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
+    std::size_t next_worker = 0;
     asio::signal_set signals{main_ctx};
     asio::steady_timer shutdown_timer{main_ctx};
+    std::unique_ptr<asio::steady_timer> sys_timer;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
     std::atomic<std::uint16_t> port{0};
     bool shutting_down = false;
     std::size_t finished_workers = 0;
 };
 
-broker::broker(broker_options options) : impl_(std::make_unique<impl>(std::move(options))) {
+broker::broker(broker_config config) : impl_(std::make_unique<impl>(std::move(config))) {
     impl_->listen();
 }
+
+broker::broker(const broker_options& options) : broker(to_config(options)) {}
 
 broker::~broker() = default;
 
@@ -241,7 +409,15 @@ int broker::run() {
         });
     }
 
-    if (self.state.options.handle_signals) {
+    for (auto& w : self.state.workers) {
+        asio::co_spawn(w->ctx, impl::sweep_loop(*w), log_failure("session sweep"));
+    }
+    if (self.state.config.sys_interval.count() > 0) {
+        worker& w0 = *self.state.workers.front();
+        self.sys_timer = std::make_unique<asio::steady_timer>(w0.ctx);
+        asio::co_spawn(w0.ctx, self.sys_loop(w0), log_failure("$SYS publisher"));
+    }
+    if (self.state.config.handle_signals) {
         self.signals.add(SIGINT);
         self.signals.add(SIGTERM);
         self.signals.async_wait([&self](const boost::system::error_code& ec, int signo) {
@@ -251,7 +427,9 @@ int broker::run() {
             }
         });
     }
-    asio::co_spawn(self.main_ctx, self.accept_loop(), log_failure("accept loop"));
+    for (auto& a : self.acceptors) {
+        asio::co_spawn(self.main_ctx, self.accept_loop(*a), log_failure("accept loop"));
+    }
 
     // Survives an exception escaping a main_ctx handler: log it and keep going.
     for (;;) {

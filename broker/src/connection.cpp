@@ -1,5 +1,7 @@
 #include "connection.hpp"
 
+#include "router.hpp"
+
 #include <tern/broker/log.hpp>
 #include <tern/protocol/encoder.hpp>
 #include <tern/protocol/error.hpp>
@@ -13,9 +15,8 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
-#include <array>
+#include <charconv>
 #include <exception>
-#include <span>
 #include <utility>
 
 namespace tern::broker {
@@ -23,20 +24,25 @@ namespace tern::broker {
 namespace asio = boost::asio;
 namespace mqtt = tern::protocol;
 using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
 
 namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
-/// Bytes read from the socket at a time; the decoder copies bodies out of it.
-constexpr std::size_t read_chunk_size = 16 * 1024;
-/// Frames gathered into one write.
-constexpr std::size_t max_frames_per_write = 64;
 /// How long a closing connection may take to write its last packets.
 constexpr auto close_flush_timeout = 2s;
-/// QoS 1/2 messages held back by the client's Receive Maximum, per connection. Beyond this they
-/// are dropped (counted, logged): a stand-in for the back-pressure of the broker-core issue.
-constexpr std::size_t max_pending_messages = 10'000;
+/// Write backlog above which QoS 0 waits in the session queue and the connection stops reading
+/// (a client that does not read what it asked for); reading resumes below the low watermark.
+constexpr std::size_t backlog_high_watermark = 1024 * 1024;
+constexpr std::size_t backlog_low_watermark = backlog_high_watermark / 2;
+/// Inbound topic aliases we accept (CONNACK Topic Alias Maximum, v5).
+constexpr std::uint16_t inbound_alias_maximum = 64;
+/// Outbound topic aliases we use at most, whatever larger maximum the client allows: bounds
+/// the per-connection table.
+constexpr std::uint16_t outbound_alias_cap = 64;
+/// A SUBSCRIBE User Property naming the member's weight in a shared group (Tern extension).
+constexpr std::string_view weight_property = "share-weight";
 
 std::string peer_name(const asio::ip::tcp::socket& socket) {
     boost::system::error_code ec;
@@ -48,48 +54,150 @@ std::string peer_name(const asio::ip::tcp::socket& socket) {
                                 : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-} // namespace
-
-std::size_t route(shared_state& state, const message_ptr& m, std::uint64_t publisher) {
-    auto targets = state.subscriptions.match(m->publish.topic, publisher);
-    if (targets.empty()) {
-        return 0;
-    }
-    // One task per receiving worker (STYLE.md §4): the shared message plus its receivers.
-    std::vector<std::vector<delivery_target>> by_worker(state.workers.size());
-    for (auto& t : targets) {
-        by_worker[t.to.worker].push_back(std::move(t));
-    }
-    for (std::size_t i = 0; i < by_worker.size(); ++i) {
-        if (by_worker[i].empty()) {
-            continue;
-        }
-        asio::post(state.workers[i]->ctx, [m, receivers = std::move(by_worker[i])] {
-            for (const auto& r : receivers) {
-                if (auto c = r.to.conn.lock()) {
-                    // [MQTT-3.3.1-9]: RETAIN is 0 towards established subscriptions unless
-                    // Retain As Published (v5) asks for the flag as published.
-                    c->deliver(m, r.qos, r.retain_as_published && m->publish.retain);
-                }
-            }
-        });
-    }
-    return targets.size();
+std::size_t frame_size(std::size_t head, std::string_view payload) {
+    return head + payload.size();
 }
 
-connection::connection(shared_state& state, worker& owner, asio::ip::tcp::socket socket,
-                       std::uint64_t key)
-    : state_(state), owner_(owner), socket_(std::move(socket)), key_(key),
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Session ownership: handover between workers, end of a session, periodic sweep.
+
+namespace {
+
+/// The session `sp` arrived on `w` (or was found there) for the handover `req`.
+void receive_session(worker& w, std::unique_ptr<session> sp, const handover_request& req) {
+    session& s = *sp;
+    s.owner = &w;
+    s.handle->worker.store(w.index, std::memory_order_relaxed);
+    w.sessions[req.key] = std::move(sp);
+
+    std::shared_ptr<connection> waiting;
+    if (const auto it = w.awaiting_session.find(req.key); it != w.awaiting_session.end()) {
+        waiting = it->second.lock();
+        w.awaiting_session.erase(it);
+    }
+    if (const auto p = w.pending_handover.find(req.key); p != w.pending_handover.end()) {
+        // A newer connection claimed the client id while the session travelled here: it moves
+        // on, and the connection that waited here is superseded.
+        const auto next = p->second;
+        w.pending_handover.erase(p);
+        if (waiting) {
+            waiting->take_over();
+        }
+        handle_handover(w, next);
+    } else if (waiting && !waiting->closing()) {
+        if (req.clean_start) {
+            s.clear(); // [MQTT-3.1.2-4]: Clean Start discards the existing session
+            s.pending_will.reset();
+        }
+        waiting->attach(s, !req.clean_start);
+    } else if (s.expiry_interval == 0) {
+        // The client gave up before its session arrived, and the session ends with it.
+        end_session(w, s);
+        return;
+    }
+    if (const auto e = w.early_deliveries.find(req.key); e != w.early_deliveries.end()) {
+        auto batch = std::move(e->second);
+        w.early_deliveries.erase(e);
+        deliver_routed(w, batch);
+    }
+}
+
+} // namespace
+
+void handle_handover(worker& w, const handover_request& req) {
+    const auto it = w.sessions.find(req.key);
+    if (it == w.sessions.end()) {
+        // Still on its way here: hand it on when it arrives.
+        w.pending_handover[req.key] = req;
+        return;
+    }
+    session& s = *it->second;
+    if (s.conn != nullptr) {
+        s.conn->take_over(); // detaches the session
+        s.offline_since = steady::now();
+    }
+    // [MQTT-3.1.3-9]: a delayed will is not sent when a new connection resumes the session.
+    s.pending_will.reset();
+    auto sp = std::move(it->second);
+    w.sessions.erase(it);
+    if (req.to == w.index) {
+        receive_session(w, std::move(sp), req);
+        return;
+    }
+    // Publishers read handle->worker to find the session: point them at the new worker before
+    // the session leaves. Deliveries already posted here are forwarded by deliver_routed.
+    sp->handle->worker.store(req.to, std::memory_order_relaxed);
+    auto& target = *w.state.workers[req.to];
+    asio::post(target.ctx, [&target, sp = std::move(sp), req]() mutable {
+        receive_session(target, std::move(sp), req);
+    });
+}
+
+void end_session(worker& w, session& s) {
+    const auto key = s.handle->key;
+    if (!w.state.directory.release(s.client_id(), *s.handle, w.index)) {
+        // A newer connection claimed the client id; its handover request is on its way here.
+        s.clear();
+        return;
+    }
+    if (s.pending_will) {
+        // [MQTT-3.1.2-8]: the will is published at the latest when the session ends.
+        auto will = std::move(s.pending_will);
+        publish_internal(w, will, key, s.client_id());
+    }
+    s.clear();
+    s.handle->worker.store(no_worker, std::memory_order_relaxed);
+    if (s.expiry_interval != 0) {
+        w.state.store->session_removed(s.client_id());
+    }
+    w.early_deliveries.erase(key);
+    w.sessions.erase(key); // destroys s
+}
+
+void sweep_sessions(worker& w) {
+    const auto now = steady::now();
+    std::vector<session*> expired;
+    for (auto& [key, sp] : w.sessions) {
+        session& s = *sp;
+        if (s.online()) {
+            continue;
+        }
+        if (s.pending_will && now >= s.will_due) {
+            auto will = std::move(s.pending_will);
+            publish_internal(w, will, key, s.client_id());
+        }
+        if (s.expiry_interval != 0xFFFFFFFFU &&
+            now - s.offline_since >= std::chrono::seconds(s.expiry_interval)) {
+            expired.push_back(&s);
+        }
+    }
+    for (auto* s : expired) {
+        log(log_level::info, "client '{}': session expired", s->client_id());
+        end_session(w, *s);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// connection
+
+connection::connection(worker& owner, asio::ip::tcp::socket socket, std::uint64_t key)
+    : owner_(owner), state_(owner.state), socket_(std::move(socket)), key_(key),
       peer_(peer_name(socket_)), write_signal_(socket_.get_executor()),
-      watchdog_timer_(socket_.get_executor()),
-      deadline_(std::chrono::steady_clock::now() + state.options.connect_timeout),
+      read_signal_(socket_.get_executor()), watchdog_timer_(socket_.get_executor()),
+      deadline_(steady::now() + owner.state.config.connect_timeout),
       decoder_(mqtt::decode_options{mqtt::protocol_version::v5,
-                                    state.options.max_connect_packet_size,
+                                    owner.state.config.max_connect_packet_size,
                                     mqtt::receiver_role::server}) {}
+
+connection::~connection() = default;
 
 void connection::start() {
     boost::system::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket_.non_blocking(true, ignored);
+    owner_.counters.add(owner_.counters.connections, 1);
     log(log_level::debug, "{}: accepted on worker {}", peer_, owner_.index);
 
     // No bare `detached`: an escaped exception is logged and closes the connection.
@@ -115,12 +223,46 @@ void connection::start() {
 
 asio::awaitable<void> connection::read_loop() {
     auto self = shared_from_this();
-    std::vector<std::uint8_t> buffer(read_chunk_size);
-    mqtt::received_packet packet;
+    auto& buffer = owner_.read_buffer;
     while (!closing_) {
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_nothrow);
+        if (!held_input_.empty()) {
+            // Bytes that followed CONNECT: wait for the session, then decode them.
+            while (!connected_ && !closing_) {
+                read_signal_.expires_at(steady::time_point::max());
+                co_await read_signal_.async_wait(use_nothrow);
+            }
+            if (closing_) {
+                break;
+            }
+            auto held = std::move(held_input_);
+            held_input_.clear();
+            std::span<const std::uint8_t> input(held);
+            consume(input);
+            flush_outbox(owner_);
+            continue;
+        }
+        while (!closing_ && queued_bytes_ > backlog_high_watermark) {
+            // Back-pressure: the client does not read what it asked for; stop reading its
+            // requests until the writer drains below the low watermark.
+            read_signal_.expires_at(steady::time_point::max());
+            co_await read_signal_.async_wait(use_nothrow);
+        }
         if (closing_) {
             break;
+        }
+        // Wait for readability, then read into the worker's shared buffer: an idle connection
+        // holds no buffer of its own.
+        auto [wait_ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_nothrow);
+        if (closing_) {
+            break;
+        }
+        boost::system::error_code ec = wait_ec;
+        std::size_t n = 0;
+        if (!ec) {
+            n = socket_.read_some(asio::buffer(buffer), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                continue;
+            }
         }
         if (ec) {
             // EOF or reset without DISCONNECT: an abnormal close, so the will is published.
@@ -133,25 +275,39 @@ asio::awaitable<void> connection::read_loop() {
             close();
             break;
         }
+        owner_.counters.add(owner_.counters.bytes_received, n);
         if (connected_ && keep_alive_ != 0) {
             // [MQTT-3.1.2-24]: 1.5 x Keep Alive since the client last sent something. Bytes of
             // a large packet in progress count, so a slow 1 MiB PUBLISH is not cut off.
-            deadline_ = std::chrono::steady_clock::now() + keep_alive_ * 1500ms;
+            deadline_ = steady::now() + keep_alive_ * 1500ms;
         }
         std::span<const std::uint8_t> input(buffer.data(), n);
-        while (!closing_) {
-            // The in-place form: each packet is decoded into `packet`, never moved.
-            if (auto err = decoder_.next(input, packet)) {
-                if (err != mqtt::codec_error::need_more) {
-                    fail(err);
-                }
-                break;
-            }
-            handle(packet);
-            // An idle connection must not pin its last frame (it may be megabytes); the stale
-            // views left in `packet` are never read before the next decode replaces them.
-            packet.storage.reset();
+        consume(input);
+        if (!input.empty() && !closing_) {
+            held_input_.assign(input.begin(), input.end());
         }
+        // Everything this read published goes to the other workers as one batch each.
+        flush_outbox(owner_);
+    }
+}
+
+void connection::consume(std::span<const std::uint8_t>& input) {
+    auto& packet = owner_.packet_scratch;
+    while (!closing_ && !input.empty()) {
+        if (connect_received_ && !connected_) {
+            return; // the session is on its way; the rest waits in `input`
+        }
+        // The in-place form: each packet is decoded into `packet`, never moved.
+        if (auto err = decoder_.next(input, packet)) {
+            if (err != mqtt::codec_error::need_more) {
+                fail(err);
+            }
+            break;
+        }
+        handle(packet);
+        // An idle connection must not pin its last frame (it may be megabytes); the stale
+        // views left in `packet` are never read before the next decode replaces them.
+        packet.storage.reset();
     }
 }
 
@@ -165,23 +321,27 @@ asio::awaitable<void> connection::write_loop() {
                 close(); // everything written: the graceful close completes here
                 break;
             }
-            write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+            write_signal_.expires_at(steady::time_point::max());
             co_await write_signal_.async_wait(use_nothrow); // woken by cancel()
             continue;
         }
-        batch.clear();
+        batch.swap(queue_);
+        const std::size_t batch_bytes = queued_bytes_;
+        queued_bytes_ = 0;
         buffers.clear();
-        while (!queue_.empty() && batch.size() < max_frames_per_write) {
-            batch.push_back(std::move(queue_.front()));
-            queue_.pop_front();
-        }
         for (const auto& f : batch) {
-            buffers.emplace_back(asio::buffer(f.head));
+            buffers.emplace_back(asio::buffer(f.head.data(), f.head.size()));
             if (!f.payload.empty()) {
                 buffers.emplace_back(asio::buffer(f.payload.data(), f.payload.size()));
             }
         }
         auto [ec, n] = co_await asio::async_write(socket_, buffers, use_nothrow);
+        batch.clear();
+        if (batch.capacity() > 256) {
+            // A burst is over: give the memory back rather than keep it per connection.
+            batch = {};
+            buffers = {};
+        }
         if (ec) {
             if (!closed_) {
                 log(log_level::debug, "{}: write failed ({})", describe(), ec.message());
@@ -189,6 +349,17 @@ asio::awaitable<void> connection::write_loop() {
             close();
             break;
         }
+        owner_.counters.add(owner_.counters.bytes_sent, n);
+        (void)batch_bytes;
+        if (queued_bytes_ < backlog_low_watermark) {
+            read_signal_.cancel(); // a reader paused by back-pressure may go on
+            if (session_ != nullptr) {
+                session_->send_queued(); // QoS 0 that waited for room
+            }
+        }
+    }
+    if (queue_.capacity() > 0) {
+        queue_ = {};
     }
 }
 
@@ -200,7 +371,7 @@ asio::awaitable<void> connection::watchdog() {
         if (closed_) {
             break;
         }
-        if (std::chrono::steady_clock::now() < deadline_) {
+        if (steady::now() < deadline_) {
             continue; // the reader moved the deadline while we slept
         }
         if (closing_) {
@@ -208,7 +379,7 @@ asio::awaitable<void> connection::watchdog() {
             close();
         } else if (!connected_) {
             log(log_level::info, "{}: no CONNECT within {} ms, closing", peer_,
-                state_.options.connect_timeout.count());
+                state_.config.connect_timeout.count());
             close();
         } else {
             log(log_level::info, "{}: keep-alive timeout ({} s x 1.5)", describe(), keep_alive_);
@@ -218,8 +389,8 @@ asio::awaitable<void> connection::watchdog() {
 }
 
 void connection::handle(mqtt::received_packet& packet) {
-    if (!connected_) {
-        if (const auto* c = std::get_if<mqtt::connect>(&packet.packet)) {
+    if (!connect_received_) {
+        if (auto* c = std::get_if<mqtt::connect>(&packet.packet)) {
             on_connect(*c, packet.storage);
         } else {
             // [MQTT-3.1.0-1]: the first packet must be CONNECT.
@@ -269,128 +440,238 @@ void connection::handle(mqtt::received_packet& packet) {
     }
 }
 
+void connection::refuse_connect(mqtt::reason_code reason, std::string_view why) {
+    log(log_level::info, "{}: CONNECT refused: {} ({})", peer_, why, mqtt::to_string(reason));
+    connect_received_ = true; // nothing more is read
+    send(mqtt::connack{false, reason, {}});
+    close_after_flush();
+}
+
 void connection::on_connect(const mqtt::connect& c,
                             const std::shared_ptr<const std::uint8_t[]>& storage) {
+    const auto& cfg = state_.config;
     version_ = c.version;
-    mqtt::connack ack;
 
-    if (v5() && c.props.authentication_method) {
-        // Enhanced authentication is not implemented [MQTT-4.12.0-1].
-        log(log_level::info, "{}: CONNECT with authentication method '{}' refused", peer_,
-            *c.props.authentication_method);
-        ack.reason = mqtt::reason_code::bad_authentication_method;
-        send(ack);
-        close_after_flush();
+    if (cfg.max_connections && state_.connection_count.load() >= *cfg.max_connections) {
+        refuse_connect(v5() ? mqtt::reason_code::quota_exceeded
+                            : mqtt::reason_code::server_unavailable,
+                       "max_connections reached");
         return;
     }
-    bool assigned = false;
+    if (v5() && c.props.authentication_method) {
+        // Enhanced authentication: no method is implemented yet [MQTT-4.12.0-1].
+        refuse_connect(mqtt::reason_code::bad_authentication_method,
+                       fmt::format("authentication method '{}'", *c.props.authentication_method));
+        return;
+    }
+    if (!cfg.allow_anonymous) {
+        // No password file or plugin exists yet, so nobody can be authenticated.
+        refuse_connect(mqtt::reason_code::not_authorized, "allow_anonymous is false");
+        return;
+    }
     if (c.client_id.empty()) {
         if (!v5() && !c.clean_start) {
             // [MQTT-3.1.3-8]: a zero-byte ClientId needs CleanSession 1; return code 2.
-            log(log_level::info, "{}: empty client id without clean session refused", peer_);
-            ack.reason = mqtt::reason_code::client_identifier_not_valid;
-            send(ack);
-            close_after_flush();
+            refuse_connect(mqtt::reason_code::client_identifier_not_valid,
+                           "empty client id without clean session");
             return;
         }
         client_id_ = fmt::format("tern-{:x}-{}", state_.client_id_salt, key_);
-        assigned = true;
+        assigned_id_ = true;
     } else {
         client_id_ = std::string(c.client_id);
     }
-
-    connected_ = true;
-    decoder_.options().version = c.version;
-    decoder_.options().maximum_packet_size = state_.options.max_packet_size;
     keep_alive_ = c.keep_alive;
-    deadline_ = keep_alive_ == 0 ? std::chrono::steady_clock::time_point::max()
-                                 : std::chrono::steady_clock::now() + keep_alive_ * 1500ms;
-    watchdog_timer_.cancel(); // re-arm at the new deadline
+    if (keep_alive_ > cfg.max_keepalive || (keep_alive_ == 0 && cfg.max_keepalive < 65535)) {
+        if (!v5()) {
+            // 3.1.1 cannot be told another keep-alive: refused like mosquitto does.
+            refuse_connect(mqtt::reason_code::client_identifier_not_valid,
+                           fmt::format("keep-alive {} s above max_keepalive", keep_alive_));
+            return;
+        }
+        keep_alive_ = cfg.max_keepalive; // sent back as Server Keep Alive [MQTT-3.2.2-22]
+        keep_alive_changed_ = true;
+    }
+    if (c.will && c.will->retain && !cfg.retain_available) {
+        refuse_connect(v5() ? mqtt::reason_code::retain_not_supported
+                            : mqtt::reason_code::unspecified_error,
+                       "retained will while retain_available is false");
+        return;
+    }
+
+    connect_received_ = true;
+    state_.connection_count.fetch_add(1);
+    counted_ = true;
+    decoder_.options().version = c.version;
+    decoder_.options().maximum_packet_size = state_.max_packet_size;
     if (v5()) {
-        // The decoder rejects Receive Maximum 0 (MQTT 5 section 3.1.2.11.3); max() keeps a quota of
-        // 0 from ever stalling delivery should one get through.
-        send_quota_ = std::max<std::uint16_t>(c.props.receive_maximum.value_or(65535), 1);
+        // The decoder rejects Receive Maximum 0; max() keeps a quota of 0 from ever stalling.
+        receive_maximum_ = std::max<std::uint16_t>(c.props.receive_maximum.value_or(65535), 1);
         client_max_packet_size_ = c.props.maximum_packet_size.value_or(0xFFFFFFFF);
+        client_alias_maximum_ =
+            std::min(c.props.topic_alias_maximum.value_or(0), outbound_alias_cap);
+        requested_expiry_ = c.props.session_expiry_interval.value_or(0);
+    } else if (!c.clean_start) {
+        requested_expiry_ = cfg.persistent_client_expiration
+                                ? static_cast<std::uint32_t>(std::min<std::int64_t>(
+                                      cfg.persistent_client_expiration->count(), 0xFFFFFFFE))
+                                : 0xFFFFFFFFU;
     }
     if (c.will) {
-        message w;
-        w.publish.topic = c.will->topic;
-        w.publish.payload = c.will->payload;
-        w.publish.qos = c.will->qos;
-        w.publish.retain = c.will->retain;
-        // Will Delay Interval is not a PUBLISH property and delayed wills are not supported.
-        w.publish.props = forwardable_properties(c.will->props);
-        w.storage = storage;
+        auto w = std::make_shared<message>();
+        w->publish.topic = c.will->topic;
+        w->publish.payload = c.will->payload;
+        w->publish.qos = c.will->qos;
+        w->publish.retain = c.will->retain;
+        // Will Delay Interval is not a PUBLISH property; the rest travel on.
+        w->publish.props = forwardable_properties(c.will->props);
+        w->storage = storage;
+        w->received_at = steady::now();
+        will_delay_ = c.will->props.will_delay_interval.value_or(0);
         will_ = std::move(w);
     }
-
-    const connection_ref self_ref{key_, owner_.index, weak_from_this()};
-    if (auto previous = state_.subscriptions.claim_client_id(client_id_, self_ref)) {
-        // [MQTT-3.1.4-2]: the existing connection with this client id is disconnected.
-        asio::post(state_.workers[previous->worker]->ctx, [old = previous->conn] {
-            if (auto conn = old.lock()) {
-                conn->take_over();
-            }
-        });
-    }
-
-    if (v5()) {
-        if (assigned) {
-            ack.props.assigned_client_identifier = client_id_;
-        }
-        if (c.props.session_expiry_interval.value_or(0) != 0) {
-            // Sessions end with the connection: tell the client so [MQTT-3.2.2.3.2].
-            ack.props.session_expiry_interval = 0;
-        }
-        ack.props.maximum_packet_size = state_.options.max_packet_size;
-        ack.props.shared_subscription_available = 0;
-        ack.props.subscription_identifier_available = 0;
-        // Absent on purpose: Maximum QoS (2), Retain Available (1), Wildcard Subscription
-        // Available (1), Topic Alias Maximum (0: none accepted), Receive Maximum (65535).
-    }
-    send(ack);
-    log(log_level::info, "{}: client '{}' connected (MQTT {}, keep-alive {} s{}{})", peer_,
-        client_id_, mqtt::to_string(version_), keep_alive_, c.will ? ", will" : "",
-        c.clean_start ? "" : ", clean start 0 treated as 1");
+    claim_session(c.clean_start);
 }
 
-void connection::on_publish(const mqtt::publish& p,
-                            const std::shared_ptr<const std::uint8_t[]>& storage) {
-    if (p.props.topic_alias) {
-        // We announce Topic Alias Maximum 0, so any alias is invalid [MQTT-3.3.2-8].
-        fail(mqtt::reason_code::topic_alias_invalid);
+void connection::claim_session(bool clean_start) {
+    const auto claim = state_.directory.claim(client_id_, owner_.index, state_.next_key++);
+    const auto key = claim.handle->key;
+    if (!claim.existing) {
+        auto sp = std::make_unique<session>(owner_, claim.handle);
+        session& s = *sp;
+        owner_.sessions.emplace(key, std::move(sp));
+        attach(s, false);
         return;
+    }
+    // The client id has a session (maybe with a live connection): fetch it from the worker
+    // that holds it, or will once the handovers already on their way complete.
+    owner_.awaiting_session[key] = weak_from_this();
+    const handover_request req{key, owner_.index, clean_start};
+    if (claim.previous_claimant == owner_.index) {
+        handle_handover(owner_, req);
+        return;
+    }
+    auto& holder = *state_.workers[claim.previous_claimant];
+    asio::post(holder.ctx, [&holder, req] { handle_handover(holder, req); });
+}
+
+void connection::attach(session& s, bool session_present) {
+    session_ = &s;
+    s.conn = this;
+    s.version = version_;
+    s.expiry_interval = requested_expiry_;
+    s.handle->online.store(true, std::memory_order_relaxed);
+    connected_ = true;
+    deadline_ = keep_alive_ == 0 ? steady::time_point::max()
+                                 : steady::now() + keep_alive_ * 1500ms;
+    watchdog_timer_.cancel(); // re-arm at the new deadline
+    read_signal_.cancel();    // a reader holding bytes that followed CONNECT goes on
+    if (s.expiry_interval != 0) {
+        state_.store->session_opened(client_id_, s.expiry_interval);
+    }
+
+    mqtt::connack ack;
+    ack.session_present = session_present;
+    const auto& cfg = state_.config;
+    if (v5()) {
+        if (assigned_id_) {
+            ack.props.assigned_client_identifier = client_id_;
+        }
+        if (keep_alive_changed_) {
+            ack.props.server_keep_alive = keep_alive_;
+        }
+        ack.props.maximum_packet_size = state_.max_packet_size;
+        ack.props.topic_alias_maximum = inbound_alias_maximum;
+        if (!cfg.retain_available) {
+            ack.props.retain_available = 0;
+        }
+        // Absent on purpose: Maximum QoS (2), Wildcard, Subscription Identifier and Shared
+        // Subscription Available (all 1), Receive Maximum (65535).
+    }
+    send(ack);
+    if (cfg.logging.connection_messages) {
+        log(log_level::info, "{}: client '{}' connected (MQTT {}, keep-alive {} s{}{})", peer_,
+            client_id_, mqtt::to_string(version_), keep_alive_, will_ ? ", will" : "",
+            session_present ? ", session resumed" : "");
+    }
+    s.resume();
+}
+
+void connection::on_publish(mqtt::publish& p, const std::shared_ptr<const std::uint8_t[]>& storage) {
+    const auto& cfg = state_.config;
+    owner_.counters.add(owner_.counters.messages_received, 1);
+    std::string aliased_topic;
+    if (p.props.topic_alias) {
+        const auto alias = *p.props.topic_alias;
+        if (!v5() || alias > inbound_alias_maximum) {
+            fail(mqtt::reason_code::topic_alias_invalid); // [MQTT-3.3.2-9]
+            return;
+        }
+        if (p.topic.empty()) {
+            const auto it = inbound_aliases_.find(alias);
+            if (it == inbound_aliases_.end()) {
+                fail(mqtt::reason_code::protocol_error); // [MQTT-3.3.4-?]: unknown alias
+                return;
+            }
+            aliased_topic = it->second;
+        } else {
+            inbound_aliases_[alias] = std::string(p.topic);
+        }
+        p.props.topic_alias.reset(); // never forwarded [MQTT-3.3.2-?]
     }
     if (!p.props.subscription_identifiers.empty()) {
         // Only a server puts Subscription Identifiers in PUBLISH [MQTT-3.3.4-6].
         fail(mqtt::reason_code::protocol_error);
         return;
     }
-    if (const auto ec = mqtt::validate_topic_name(p.topic)) {
-        fail(ec);
+    if (aliased_topic.empty()) {
+        if (const auto ec = mqtt::validate_topic_name(p.topic)) {
+            fail(ec);
+            return;
+        }
+    }
+    if (p.retain && !cfg.retain_available) {
+        fail(mqtt::reason_code::retain_not_supported); // [MQTT-3.3.1-?]
         return;
     }
-    if (p.qos == mqtt::qos::exactly_once && inbound_qos2_.contains(p.packet_id)) {
+    if (p.qos == mqtt::qos::exactly_once && session_->inbound_qos2.contains(p.packet_id)) {
         // A resend before PUBREL: already delivered once [MQTT-4.3.3-10]; just acknowledge.
         send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
         return;
     }
-
-    auto m = std::make_shared<message>();
-    m->publish.topic = p.topic;
-    m->publish.payload = p.payload;
-    m->publish.qos = p.qos;
-    m->publish.retain = p.retain;
-    m->publish.props = forwardable_properties(p.props);
-    m->storage = storage;
-    const message_ptr shared = std::move(m);
-
-    if (p.retain) {
-        state_.subscriptions.retain(shared);
+    auto reason = mqtt::reason_code::success;
+    if (cfg.message_size_limit != 0 && p.payload.size() > cfg.message_size_limit) {
+        // mosquitto's behaviour: the message is dropped, the flow still completes.
+        log(log_level::info, "{}: PUBLISH on '{}' with {} bytes over message_size_limit, dropped",
+            describe(), p.topic, p.payload.size());
+        reason = mqtt::reason_code::implementation_specific_error;
+    } else {
+        auto m = std::make_shared<message>();
+        if (!aliased_topic.empty()) {
+            m->topic_storage = std::move(aliased_topic);
+            m->publish.topic = m->topic_storage;
+        } else {
+            m->publish.topic = p.topic;
+        }
+        m->publish.payload = p.payload;
+        m->publish.qos = p.qos;
+        m->publish.retain = p.retain;
+        if (v5()) {
+            m->publish.props = forwardable_properties(p.props);
+        }
+        m->storage = storage;
+        m->received_at = steady::now();
+        const message_ptr shared = std::move(m);
+        if (p.retain) {
+            state_.retained.set(shared);
+        }
+        const auto receivers =
+            route(owner_, shared, publish_context{shared->publish.topic, session_->handle->key,
+                                                  client_id_});
+        if (receivers == 0 && v5()) {
+            reason = mqtt::reason_code::no_matching_subscribers;
+        }
     }
-    const std::size_t receivers = route(state_, shared, key_);
-    const auto reason = receivers == 0 && v5() ? mqtt::reason_code::no_matching_subscribers
-                                               : mqtt::reason_code::success;
     switch (p.qos) {
     case mqtt::qos::at_most_once:
         break;
@@ -398,40 +679,66 @@ void connection::on_publish(const mqtt::publish& p,
         send(mqtt::puback{p.packet_id, reason, {}});
         break;
     case mqtt::qos::exactly_once:
-        inbound_qos2_.insert(p.packet_id);
+        if (!mqtt::is_failure(reason)) {
+            session_->inbound_qos2.insert(p.packet_id);
+        }
         send(mqtt::pubrec{p.packet_id, reason, {}});
         break;
     }
 }
 
 void connection::on_subscribe(const mqtt::subscribe& s) {
+    std::uint32_t identifier = 0;
     if (!s.props.subscription_identifiers.empty()) {
-        // We announce Subscription Identifier Available 0 [MQTT-3.8.2.1.2].
-        fail(mqtt::reason_code::subscription_identifiers_not_supported);
-        return;
+        identifier = s.props.subscription_identifiers.front();
+    }
+    std::uint32_t weight = 1;
+    for (const auto& up : s.props.user_properties) {
+        if (up.key == weight_property) {
+            std::uint32_t w = 0;
+            const auto* end = up.value.data() + up.value.size();
+            if (std::from_chars(up.value.data(), end, w).ptr == end && w >= 1 && w <= 10000) {
+                weight = w;
+            }
+        }
     }
     struct retained_request {
         std::string_view filter;
-        mqtt::qos qos;
+        delivery d;
     };
     std::vector<retained_request> retained;
     mqtt::suback ack;
     ack.packet_id = s.packet_id;
-    const connection_ref self_ref{key_, owner_.index, weak_from_this()};
+    session& ses = *session_;
     for (const auto& sub : s.subscriptions) {
         mqtt::reason_code reason = mqtt::reason_code::unspecified_error;
         const auto parsed = mqtt::parse_topic_filter(sub.filter);
         if (!parsed) {
             reason = mqtt::reason_code::topic_filter_invalid;
-        } else if (parsed->is_shared()) {
-            reason = mqtt::reason_code::shared_subscriptions_not_supported;
+        } else if (parsed->is_shared() && sub.options.no_local) {
+            // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+            fail(mqtt::reason_code::protocol_error);
+            return;
         } else {
-            const bool is_new = state_.subscriptions.subscribe(self_ref, sub.filter, sub.options);
+            subscription entry{sub.options, identifier, weight};
+            const bool is_new = state_.subscriptions.subscribe(ses.handle, sub.filter, entry);
+            if (ses.expiry_interval != 0) {
+                state_.store->subscription_added(client_id_, sub.filter, entry);
+            }
+            ses.subscriptions[std::string(sub.filter)] = entry;
             reason = static_cast<mqtt::reason_code>(sub.options.qos); // granted = requested
             const auto rh = sub.options.retain_handling;
-            if (rh == mqtt::retain_handling::send_on_subscribe ||
-                (rh == mqtt::retain_handling::send_if_new_subscription && is_new)) {
-                retained.push_back({sub.filter, sub.options.qos});
+            // Retained messages are not sent for shared subscriptions [MQTT-4.8.2-?].
+            if (!parsed->is_shared() &&
+                (rh == mqtt::retain_handling::send_on_subscribe ||
+                 (rh == mqtt::retain_handling::send_if_new_subscription && is_new))) {
+                delivery d;
+                d.to = ses.handle;
+                d.qos = sub.options.qos;
+                if (identifier != 0) {
+                    d.subscription_ids.push_back(identifier);
+                }
+                retained.push_back({sub.filter, std::move(d)});
             }
         }
         if (!v5() && mqtt::is_failure(reason)) {
@@ -445,9 +752,16 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
     }
     send(ack);
     // Retained messages follow the SUBACK, flagged RETAIN 1 [MQTT-3.3.1-8].
+    std::vector<message_ptr> matches;
+    const auto now = steady::now();
     for (const auto& r : retained) {
-        for (const auto& m : state_.subscriptions.retained_matching(r.filter)) {
-            deliver(m, r.qos, true);
+        matches.clear();
+        state_.retained.match(r.filter, matches);
+        for (const auto& m : matches) {
+            if (const auto left = expiry_left(*m, now); left && *left == 0) {
+                continue;
+            }
+            ses.deliver(m, r.d, true);
         }
     }
 }
@@ -455,8 +769,16 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
 void connection::on_unsubscribe(const mqtt::unsubscribe& u) {
     mqtt::unsuback ack;
     ack.packet_id = u.packet_id;
+    session& ses = *session_;
     for (const auto filter : u.filters) {
-        const bool existed = state_.subscriptions.unsubscribe(key_, filter);
+        const bool existed = state_.subscriptions.unsubscribe(ses.handle->key, filter);
+        if (const auto it = ses.subscriptions.find(std::string(filter));
+            it != ses.subscriptions.end()) {
+            ses.subscriptions.erase(it);
+            if (ses.expiry_interval != 0) {
+                state_.store->subscription_removed(client_id_, filter);
+            }
+        }
         if (v5()) {
             ack.reasons.push_back(existed ? mqtt::reason_code::success
                                           : mqtt::reason_code::no_subscription_existed);
@@ -466,43 +788,48 @@ void connection::on_unsubscribe(const mqtt::unsubscribe& u) {
 }
 
 void connection::on_disconnect(const mqtt::disconnect& d) {
+    if (v5() && d.props.session_expiry_interval) {
+        if (requested_expiry_ == 0 && *d.props.session_expiry_interval != 0) {
+            // [MQTT-3.14.2-2]: a session that was to end may not be extended now.
+            fail(mqtt::reason_code::protocol_error);
+            return;
+        }
+        requested_expiry_ = *d.props.session_expiry_interval;
+        session_->expiry_interval = requested_expiry_;
+    }
     // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; v5 0x04 asks for it anyway.
     if (!(v5() && d.reason == mqtt::reason_code::disconnect_with_will_message)) {
-        will_.reset();
+        will_discarded_ = true;
     }
     log(log_level::debug, "{}: DISCONNECT ({})", describe(), mqtt::to_string(d.reason));
     close();
 }
 
 void connection::on_puback(const mqtt::puback& a) {
-    const auto it = inflight_.find(a.packet_id);
-    if (it != inflight_.end() && it->second.qos == mqtt::qos::at_least_once) {
-        inflight_.erase(it);
-        release_pending();
-    }
+    session_->complete(a.packet_id, mqtt::qos::at_least_once);
 }
 
 void connection::on_pubrec(const mqtt::pubrec& a) {
-    const auto it = inflight_.find(a.packet_id);
-    if (it == inflight_.end() || it->second.qos != mqtt::qos::exactly_once) {
-        send(mqtt::pubrel{a.packet_id,
-                          v5() ? mqtt::reason_code::packet_identifier_not_found
-                               : mqtt::reason_code::success,
-                          {}});
-        return;
-    }
     if (mqtt::is_failure(a.reason)) {
         // The client refused the message: the exchange ends here [MQTT-4.3.3-4 note].
-        inflight_.erase(it);
-        release_pending();
+        session_->refuse(a.packet_id);
         return;
     }
-    it->second.released = true;
-    send(mqtt::pubrel{a.packet_id, mqtt::reason_code::success, {}});
+    if (!session_->release(a.packet_id)) {
+        const auto it = session_->inflight.find(a.packet_id);
+        if (it == session_->inflight.end() || !it->second.released) {
+            send(mqtt::pubrel{a.packet_id,
+                              v5() ? mqtt::reason_code::packet_identifier_not_found
+                                   : mqtt::reason_code::success,
+                              {}});
+            return;
+        }
+    }
+    send_pubrel(a.packet_id);
 }
 
 void connection::on_pubrel(const mqtt::pubrel& a) {
-    const bool known = inbound_qos2_.erase(a.packet_id) != 0;
+    const bool known = session_->inbound_qos2.erase(a.packet_id) != 0;
     send(mqtt::pubcomp{a.packet_id,
                        known || !v5() ? mqtt::reason_code::success
                                       : mqtt::reason_code::packet_identifier_not_found,
@@ -510,118 +837,110 @@ void connection::on_pubrel(const mqtt::pubrel& a) {
 }
 
 void connection::on_pubcomp(const mqtt::pubcomp& a) {
-    const auto it = inflight_.find(a.packet_id);
-    if (it != inflight_.end() && it->second.released) {
-        inflight_.erase(it);
-        release_pending();
-    }
+    session_->complete(a.packet_id, mqtt::qos::exactly_once);
 }
 
-void connection::deliver(const message_ptr& m, mqtt::qos granted, bool retain) {
-    if (!connected_ || closing_) {
-        return;
-    }
-    const auto qos = std::min(m->publish.qos, granted);
-    if (qos == mqtt::qos::at_most_once) {
-        send_publish(m, qos, retain, 0);
-        return;
-    }
-    if (inflight_.size() >= send_quota_ || !pending_.empty()) {
-        // Receive Maximum reached [MQTT-4.9.0-2]: wait for acknowledgements, in order.
-        if (pending_.size() >= max_pending_messages) {
-            if (dropped_++ % 1000 == 0) {
-                log(log_level::warn, "{}: client is not acknowledging, {} message(s) dropped",
-                    describe(), dropped_);
+bool connection::accepts_qos0() const noexcept {
+    return !closing_ && queued_bytes_ < backlog_high_watermark;
+}
+
+std::size_t connection::inflight_window() const noexcept {
+    const std::size_t configured = state_.config.max_inflight_messages == 0
+                                       ? 65535
+                                       : state_.config.max_inflight_messages;
+    return std::min<std::size_t>(configured, receive_maximum_);
+}
+
+bool connection::send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) {
+    const message& m = *out.msg;
+    mqtt::publish p;
+    p.topic = m.publish.topic;
+    p.payload = m.publish.payload;
+    p.qos = out.qos;
+    p.retain = out.retain;
+    p.dup = dup;
+    p.packet_id = packet_id;
+    if (v5()) {
+        p.props = m.publish.props;
+        if (const auto left = expiry_left(m, steady::now())) {
+            if (*left == 0) {
+                return false; // expired on the way [MQTT-3.3.2-5]
             }
-            return;
+            p.props.message_expiry_interval = *left; // [MQTT-3.3.2-6]
         }
-        pending_.push_back({m, qos, retain});
-        return;
-    }
-    const auto id = allocate_packet_id();
-    inflight_.emplace(id, inflight_message{m, qos, false});
-    send_publish(m, qos, retain, id);
-}
-
-void connection::release_pending() {
-    while (!pending_.empty() && inflight_.size() < send_quota_ && !closing_) {
-        auto next = std::move(pending_.front());
-        pending_.pop_front();
-        const auto id = allocate_packet_id();
-        inflight_.emplace(id, inflight_message{next.msg, next.qos, false});
-        send_publish(next.msg, next.qos, next.retain, id);
-    }
-}
-
-std::uint16_t connection::allocate_packet_id() {
-    // inflight_ holds at most 65535 ids (send_quota_ <= 65535), so a free one exists.
-    while (next_packet_id_ == 0 || inflight_.contains(next_packet_id_)) {
-        ++next_packet_id_;
-    }
-    return next_packet_id_++;
-}
-
-void connection::send_publish(const message_ptr& m, mqtt::qos qos, bool retain, std::uint16_t id) {
-    mqtt::publish p = m->publish;
-    p.qos = qos;
-    p.packet_id = id;
-    p.retain = retain;
-    p.dup = false;
-    if (!v5()) {
-        p.props = {};
+        p.props.subscription_identifiers.assign(out.subscription_ids.begin(),
+                                                out.subscription_ids.end());
+        if (client_alias_maximum_ != 0) {
+            const auto topic = std::string(m.publish.topic);
+            if (const auto it = outbound_aliases_.find(topic); it != outbound_aliases_.end()) {
+                p.props.topic_alias = it->second;
+                p.topic = {}; // the client knows the topic by its alias
+            } else if (outbound_aliases_.size() < client_alias_maximum_) {
+                const auto alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
+                outbound_aliases_.emplace(topic, alias);
+                p.props.topic_alias = alias;
+            }
+        }
+    } else if (const auto left = expiry_left(m, steady::now()); left && *left == 0) {
+        return false;
     }
     auto layout = mqtt::publish_size(p, version_);
     if (!layout) {
-        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(), p.topic,
-            layout.error().message());
-        inflight_.erase(id);
-        return;
+        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(),
+            m.publish.topic, layout.error().message());
+        return false;
     }
     if (layout->total_size > client_max_packet_size_) {
         // [MQTT-3.1.2-25]: never send more than the client's Maximum Packet Size; the message
         // is discarded for this client as if delivered.
         log(log_level::debug,
-            "{}: message on '{}' ({} bytes) over the client's maximum packet "
-            "size, dropped",
-            describe(), p.topic, layout->total_size);
-        if (id != 0) {
-            inflight_.erase(id);
-            release_pending();
-        }
-        return;
+            "{}: message on '{}' ({} bytes) over the client's maximum packet size, dropped",
+            describe(), m.publish.topic, layout->total_size);
+        return false;
     }
     frame f;
     f.head.resize(layout->header_size);
     const auto written = mqtt::encode_publish_header(p, version_, f.head);
     if (!written) {
-        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(), p.topic,
-            written.error().message());
-        inflight_.erase(id);
-        return;
+        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(),
+            m.publish.topic, written.error().message());
+        return false;
     }
     f.payload = p.payload;
-    f.keep = m;
+    f.keep = out.msg;
+    owner_.counters.add(owner_.counters.messages_sent, 1);
     enqueue(std::move(f));
+    return true;
+}
+
+void connection::send_pubrel(std::uint16_t packet_id) {
+    send(mqtt::pubrel{packet_id, mqtt::reason_code::success, {}});
 }
 
 void connection::send(const mqtt::packet& p) {
-    auto bytes = mqtt::encode_to_vector(p, version_);
-    if (!bytes) {
+    const auto size = mqtt::encoded_size(p, version_);
+    if (!size) {
         // Only a bug can get here: every packet we build is encodable.
         log(log_level::error, "{}: cannot encode {}: {}", describe(),
-            mqtt::to_string(mqtt::type_of(p)), bytes.error().message());
+            mqtt::to_string(mqtt::type_of(p)), size.error().message());
         close();
         return;
     }
-    enqueue(frame{std::move(*bytes), {}, nullptr});
+    frame f;
+    f.head.resize(*size);
+    (void)mqtt::encode(p, version_, f.head);
+    enqueue(std::move(f));
 }
 
 void connection::enqueue(frame f) {
     if (closed_) {
         return;
     }
+    queued_bytes_ += frame_size(f.head.size(), f.payload);
     queue_.push_back(std::move(f));
-    write_signal_.cancel(); // wake the writer if it waits
+    if (queue_.size() == 1) {
+        write_signal_.cancel(); // wake the writer if it waits
+    }
 }
 
 void connection::fail(boost::system::error_code ec) {
@@ -657,11 +976,22 @@ void connection::disconnect_with(mqtt::reason_code reason) {
 
 void connection::take_over() {
     log(log_level::info, "{}: taken over by a new connection with the same client id", describe());
+    if (session_ != nullptr) {
+        if (will_ && !will_discarded_ && will_delay_ == 0) {
+            // The old connection ends without DISCONNECT: its will goes out, unless it is
+            // delayed, in which case the resumed session cancels it [MQTT-3.1.3-9].
+            publish_internal(owner_, will_, session_->handle->key, client_id_);
+        }
+        session_->conn = nullptr;
+        session_->handle->online.store(false, std::memory_order_relaxed);
+        session_ = nullptr;
+    }
+    will_discarded_ = true;
     disconnect_with(mqtt::reason_code::session_taken_over);
 }
 
 void connection::shut_down() {
-    will_.reset(); // nobody is left to receive it
+    will_discarded_ = true; // nobody is left to receive it
     disconnect_with(mqtt::reason_code::server_shutting_down);
 }
 
@@ -671,9 +1001,11 @@ void connection::close_after_flush() {
     }
     closing_ = true;
     // Stop reading more requests, but let the writer finish; the watchdog bounds the wait.
-    deadline_ = std::chrono::steady_clock::now() + close_flush_timeout;
+    deadline_ = steady::now() + close_flush_timeout;
     watchdog_timer_.cancel();
     write_signal_.cancel();
+    read_signal_.cancel();
+    finish_session(); // the session stops taking messages for this connection now
 }
 
 void connection::close() {
@@ -686,29 +1018,47 @@ void connection::close() {
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     write_signal_.cancel();
+    read_signal_.cancel();
     watchdog_timer_.cancel();
     finish();
 }
 
-void connection::finish() {
-    if (connected_) {
-        state_.subscriptions.remove_subscriber(key_);
-        state_.subscriptions.release_client_id(client_id_, key_);
-        if (will_ && !owner_.stopping) {
+void connection::finish_session() {
+    if (session_ == nullptr) {
+        return;
+    }
+    session& s = *session_;
+    session_ = nullptr;
+    if (will_ && !will_discarded_ && !owner_.stopping) {
+        if (will_delay_ == 0 || s.expiry_interval == 0) {
             // [MQTT-3.1.2-8]: the connection closed without a normal DISCONNECT.
-            auto w = std::make_shared<const message>(std::move(*will_));
-            log(log_level::debug, "{}: publishing will on '{}'", describe(), w->publish.topic);
-            if (w->publish.retain) {
-                state_.subscriptions.retain(w);
-            }
-            route(state_, w, key_);
+            log(log_level::debug, "{}: publishing will on '{}'", describe(), will_->publish.topic);
+            publish_internal(owner_, will_, s.handle->key, client_id_);
+        } else {
+            // [MQTT-3.1.3-9]: sent after the delay unless the session resumes first.
+            s.pending_will = will_;
+            s.will_due = steady::now() + std::chrono::seconds(will_delay_);
         }
-        log(log_level::info, "{}: client '{}' disconnected", peer_, client_id_);
     }
     will_.reset();
-    inflight_.clear();
-    pending_.clear();
+    s.go_offline();
+    if (s.expiry_interval == 0 || owner_.stopping) {
+        end_session(owner_, s);
+    }
+    if (state_.config.logging.connection_messages) {
+        log(log_level::info, "{}: client '{}' disconnected", peer_, client_id_);
+    }
+}
+
+void connection::finish() {
+    finish_session();
+    if (counted_) {
+        state_.connection_count.fetch_sub(1);
+        counted_ = false;
+    }
+    will_.reset();
     queue_.clear();
+    queued_bytes_ = 0;
     owner_.connections.erase(key_); // the coroutines still hold the object
 }
 

@@ -2,6 +2,7 @@
 // One client connection: reader, writer and watchdog coroutines on the connection's worker.
 
 #include "message.hpp"
+#include "session.hpp"
 #include "shared_state.hpp"
 
 #include <tern/protocol/decoder.hpp>
@@ -10,81 +11,99 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace tern::broker {
 
-/// Sends `m` to every matching subscriber: one task posted per receiving worker, carrying the
-/// shared message and that worker's receivers. Returns the number of receivers.
-/// Thread contract: thread-safe.
-std::size_t route(shared_state& state, const message_ptr& m, std::uint64_t publisher);
+/// On the worker holding (or about to hold) session `req.key`: detaches it from its
+/// connection and moves it to the connection waiting on worker `req.to`.
+void handle_handover(worker& w, const handover_request& req);
 
-/// An MQTT connection with a clean session.
+/// Ends session `s` on its worker: unsubscribes, publishes a pending will, forgets the client
+/// id. When a newer connection has already claimed the client id, only empties it instead
+/// (the handover on its way takes the shell).
+void end_session(worker& w, session& s);
+
+/// Once a second per worker: delayed wills that are due, offline sessions that expired.
+void sweep_sessions(worker& w);
+
+/// An MQTT network connection. Its session (state that may outlive it) is a separate object
+/// on the same worker, attached after CONNECT.
 ///
 /// Three coroutines share it: the reader (read -> stream_decoder -> handle), the writer (drains
 /// queue_ with one write in flight, woken by write_signal_) and the watchdog (connect timeout,
 /// keep-alive x1.5, bounded graceful close). Each holds a shared_ptr, so the object lives until
 /// the last of them ends.
 ///
-/// Thread contract: owner worker only — every member function, including deliver(), runs on
-/// the worker whose io_context owns the socket. Other workers post to it.
+/// Thread contract: owner worker only — every member function runs on the worker whose
+/// io_context owns the socket. Other workers post to it.
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    connection(shared_state& state, worker& owner, boost::asio::ip::tcp::socket socket,
-               std::uint64_t key);
+    connection(worker& owner, boost::asio::ip::tcp::socket socket, std::uint64_t key);
+    ~connection();
 
     /// Spawns the three coroutines.
     void start();
 
-    /// Queues `m` at min(its QoS, `granted`) with the given RETAIN flag; ignored unless the
-    /// connection is established and not closing.
-    void deliver(const message_ptr& m, protocol::qos granted, bool retain);
+    /// The session this connection waited for arrived (or was found): attach it and send
+    /// CONNACK. `session_present` per [MQTT-3.2.2-2/3].
+    void attach(session& s, bool session_present);
 
-    /// Another connection claimed this client id [MQTT-3.1.4-2]: v5 gets DISCONNECT 0x8E.
+    /// Another connection claimed this client id [MQTT-3.1.4-2]: the will is published (or
+    /// dropped when it has a delay: the session continues [MQTT-3.1.3-9]), the session is
+    /// detached and v5 gets DISCONNECT 0x8E.
     void take_over();
 
     /// The broker is stopping: v5 gets DISCONNECT 0x8B Server shutting down; no will.
     void shut_down();
 
+    // Used by the session to send.
+    /// Room for a QoS 0 message (the write backlog is under the high watermark).
+    bool accepts_qos0() const noexcept;
+    /// The client's inflight window for QoS 1/2: min(max_inflight_messages, Receive Maximum).
+    std::size_t inflight_window() const noexcept;
+    /// Encodes and queues a PUBLISH of `out` with `packet_id` (0 for QoS 0). Returns false
+    /// when the message is not sent to this client (expired, or over its Maximum Packet Size
+    /// [MQTT-3.1.2-25]).
+    bool send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup);
+    void send_pubrel(std::uint16_t packet_id);
+
+    std::string describe() const;
+    bool v5() const noexcept { return version_ == protocol::protocol_version::v5; }
+    bool closing() const noexcept { return closing_; }
+
 private:
     /// An encoded packet waiting to be written: `head` then `payload` (a view kept alive by
-    /// `keep`), so fan-out never copies payloads.
+    /// `keep`), so fan-out never copies payloads. Small headers live inline.
     struct frame {
-        std::vector<std::uint8_t> head;
+        boost::container::small_vector<std::uint8_t, 48> head;
         std::string_view payload;
         message_ptr keep;
-    };
-    /// An outbound QoS 1/2 message awaiting PUBACK, or PUBREC then PUBCOMP.
-    struct inflight_message {
-        message_ptr msg;
-        protocol::qos qos;
-        bool released = false; ///< QoS 2: PUBREC received, PUBREL sent
-    };
-    struct pending_message {
-        message_ptr msg;
-        protocol::qos qos;
-        bool retain;
     };
 
     boost::asio::awaitable<void> read_loop();
     boost::asio::awaitable<void> write_loop();
     boost::asio::awaitable<void> watchdog();
 
+    /// Decodes and handles packets from `input` until it is used up, an error closes the
+    /// connection, or CONNECT was accepted and the session is not attached yet (then the rest
+    /// stays in `input`).
+    void consume(std::span<const std::uint8_t>& input);
     void handle(protocol::received_packet& packet);
     void on_connect(const protocol::connect& c, const std::shared_ptr<const std::uint8_t[]>& s);
-    void on_publish(const protocol::publish& p, const std::shared_ptr<const std::uint8_t[]>& s);
+    void on_publish(protocol::publish& p, const std::shared_ptr<const std::uint8_t[]>& s);
     void on_subscribe(const protocol::subscribe& s);
     void on_unsubscribe(const protocol::unsubscribe& u);
     void on_disconnect(const protocol::disconnect& d);
@@ -93,10 +112,10 @@ private:
     void on_pubrel(const protocol::pubrel& a);
     void on_pubcomp(const protocol::pubcomp& a);
 
-    /// Sends queued QoS 1/2 messages while the client's Receive Maximum allows.
-    void release_pending();
-    void send_publish(const message_ptr& m, protocol::qos qos, bool retain, std::uint16_t id);
-    std::uint16_t allocate_packet_id();
+    /// Refuses a CONNECT with `reason` (CONNACK, then close).
+    void refuse_connect(protocol::reason_code reason, std::string_view why);
+    /// Finds or fetches the session of client_id_ after an accepted CONNECT.
+    void claim_session(bool clean_start);
 
     /// Encodes `p` for this connection's version and queues it.
     void send(const protocol::packet& p);
@@ -111,39 +130,53 @@ private:
     void close_after_flush();
     /// Closes the socket now. Idempotent; runs finish() once.
     void close();
-    /// Cleanup when the socket closes: registry, client id, will.
+    /// Cleanup when the socket closes: session, counters.
     void finish();
+    /// Detaches the session (once): publishes or schedules the will after an abnormal close,
+    /// hands shared messages back, ends the session when its expiry is 0.
+    void finish_session();
 
-    std::string describe() const;
-    bool v5() const noexcept { return version_ == protocol::protocol_version::v5; }
-
-    shared_state& state_;
     worker& owner_;
+    shared_state& state_;
     boost::asio::ip::tcp::socket socket_;
     const std::uint64_t key_;
+    /// Bytes of a read that arrived after CONNECT while the session was still on its way;
+    /// decoded once it is attached.
+    std::vector<std::uint8_t> held_input_;
     std::string peer_;
 
     boost::asio::steady_timer write_signal_; ///< a condition variable: cancel() wakes the writer
+    boost::asio::steady_timer read_signal_;  ///< wakes a reader paused for back-pressure / session
     boost::asio::steady_timer watchdog_timer_;
     std::chrono::steady_clock::time_point deadline_;
 
     protocol::stream_decoder decoder_;
     protocol::protocol_version version_ = protocol::protocol_version::v3_1_1;
-    bool connected_ = false; ///< CONNECT accepted
-    bool closing_ = false;   ///< no more reading or delivering; the writer flushes then closes
-    bool closed_ = false;    ///< socket closed, finish() done
+    bool connect_received_ = false; ///< CONNECT accepted, session maybe not yet attached
+    bool connected_ = false;        ///< session attached, CONNACK sent
+    bool closing_ = false;          ///< no more reading or delivering; the writer flushes, closes
+    bool closed_ = false;           ///< socket closed, finish() done
+    bool will_discarded_ = false;   ///< normal DISCONNECT or shutdown: no will
+    bool counted_ = false;          ///< counted in state_.connection_count
     std::string client_id_;
+    bool assigned_id_ = false;
     std::uint16_t keep_alive_ = 0;
-    std::optional<message> will_;
+    bool keep_alive_changed_ = false;
+    std::uint32_t requested_expiry_ = 0;
+    message_ptr will_;
+    std::uint32_t will_delay_ = 0;
+    session* session_ = nullptr;
 
-    std::deque<frame> queue_;
-    std::unordered_set<std::uint16_t> inbound_qos2_; ///< PUBREC sent, PUBREL not yet received
-    std::unordered_map<std::uint16_t, inflight_message> inflight_;
-    std::deque<pending_message> pending_;
-    std::uint16_t next_packet_id_ = 1;
-    std::uint16_t send_quota_ = 65535;                  ///< the client's Receive Maximum
+    std::vector<frame> queue_;
+    std::size_t queued_bytes_ = 0;
+    std::uint16_t receive_maximum_ = 65535;              ///< the client's Receive Maximum
     std::uint32_t client_max_packet_size_ = 0xFFFFFFFF; ///< the client's Maximum Packet Size
-    std::uint64_t dropped_ = 0;
+    /// Inbound topic aliases (v5): alias → topic, up to our Topic Alias Maximum.
+    std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
+    /// Outbound topic aliases (v5): topic → alias, up to the client's Topic Alias Maximum.
+    std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
+    std::uint16_t client_alias_maximum_ = 0;
+    std::uint64_t dropped_qos0_ = 0;
 };
 
 } // namespace tern::broker

@@ -3,9 +3,12 @@
 
 #include <tern/protocol/packets.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 
 namespace tern::broker {
 
@@ -18,8 +21,31 @@ struct message {
     std::shared_ptr<const std::uint8_t[]> storage;
     /// When the broker received it: Message Expiry Interval counts from here [MQTT-3.3.2-5].
     std::chrono::steady_clock::time_point received_at{};
+    /// Owns the topic when it did not come as bytes of `storage` (a v5 Topic Alias resolved to
+    /// a topic of an earlier packet); `publish.topic` then views this.
+    std::string topic_storage;
 };
 using message_ptr = std::shared_ptr<const message>;
+
+/// A message whose topic and payload are copied into memory it owns (for messages the broker
+/// makes itself: $SYS, and later the bridge). received_at is now.
+inline message_ptr make_owned_message(std::string_view topic, std::string_view payload,
+                                      protocol::qos qos, bool retain) {
+    auto m = std::make_shared<message>();
+    m->topic_storage = std::string(topic);
+    m->publish.topic = m->topic_storage;
+    if (!payload.empty()) {
+        auto bytes = std::shared_ptr<std::uint8_t[]>(new std::uint8_t[payload.size()]);
+        std::copy(payload.begin(), payload.end(), bytes.get());
+        m->publish.payload =
+            std::string_view(reinterpret_cast<const char*>(bytes.get()), payload.size());
+        m->storage = std::move(bytes);
+    }
+    m->publish.qos = qos;
+    m->publish.retain = retain;
+    m->received_at = std::chrono::steady_clock::now();
+    return m;
+}
 
 /// The properties of an inbound PUBLISH (or of Will Properties) that travel on to subscribers.
 inline protocol::properties forwardable_properties(const protocol::properties& in) {

@@ -1,47 +1,166 @@
 #pragma once
-// What every worker and connection of one broker shares.
+// What every worker of one broker shares, and what each worker owns.
 
-#include "registry.hpp"
+#include "message.hpp"
+#include "retained_store.hpp"
+#include "session_store.hpp"
+#include "subscriber.hpp"
+#include "topic_index.hpp"
 
-#include <tern/broker/broker.hpp>
+#include <tern/broker/config.hpp>
+#include <tern/protocol/packets.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace tern::broker {
 
 class connection;
+class session;
+struct shared_state;
 
-/// One worker: an io_context run by exactly one thread (concurrency hint 1, STYLE.md §4) and
-/// the connections pinned to it.
+/// One message for some sessions of one worker: the unit handed from a publisher's worker to
+/// a receiver's worker (STYLE.md §4: a shared immutable message plus the receiver list).
+struct routed_message {
+    message_ptr msg;
+    boost::container::small_vector<delivery, 2> receivers;
+};
+
+/// Counters of one worker, summed for $SYS. Written by the owner worker only (relaxed atomics
+/// so the $SYS publisher on another worker may read them without a race).
+struct worker_counters {
+    std::atomic<std::uint64_t> messages_received{0};
+    std::atomic<std::uint64_t> messages_sent{0};
+    std::atomic<std::uint64_t> bytes_received{0};
+    std::atomic<std::uint64_t> bytes_sent{0};
+    std::atomic<std::uint64_t> publish_dropped{0};
+    std::atomic<std::uint64_t> connections{0};
+
+    void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+};
+
+/// A request to move the session `key` to the connection waiting for it on worker `to`.
+struct handover_request {
+    std::uint64_t key = 0;
+    std::uint32_t to = 0;
+    bool clean_start = false;
+};
+
+/// One worker: an io_context run by exactly one thread (concurrency hint 1, STYLE.md §4), the
+/// connections pinned to it and the sessions it currently holds.
 ///
-/// Thread contract: `ctx` is thread-safe for post(); everything else is owner worker only.
+/// Thread contract: `ctx` is thread-safe for post(); `inbox_` is reached only through
+/// push_routed() (thread-safe); everything else is owner worker only.
 struct worker {
-    explicit worker(std::size_t i) : index(i) {}
+    worker(shared_state& s, std::uint32_t i);
+    ~worker();
 
-    std::size_t index;
+    shared_state& state;
+    const std::uint32_t index;
     boost::asio::io_context ctx{1};
-    /// Live connections of this worker; a connection removes itself when it closes.
+    /// Live connections; a connection removes itself when it closes.
     std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections;
+    /// Sessions held here, by subscriber key.
+    std::unordered_map<std::uint64_t, std::unique_ptr<session>> sessions;
+    /// Connections waiting (after CONNECT) for their session to arrive from another worker.
+    std::unordered_map<std::uint64_t, std::weak_ptr<connection>> awaiting_session;
+    /// Handover requests for sessions still in transit to this worker.
+    std::unordered_map<std::uint64_t, handover_request> pending_handover;
+    /// Deliveries that arrived before their session (which is in transit to this worker).
+    std::unordered_map<std::uint64_t, std::vector<routed_message>> early_deliveries;
+    /// Per destination worker, what this worker's publishers routed since the last flush.
+    std::vector<std::vector<routed_message>> outbox;
+    /// Reused by route() for topic_index::match.
+    std::vector<delivery> match_scratch;
+    /// Every connection of this worker reads into this one buffer and decodes from it at
+    /// once (the decoder copies what it keeps), so an idle connection holds no read buffer.
+    std::vector<std::uint8_t> read_buffer = std::vector<std::uint8_t>(64 * 1024);
+    /// The packet being handled; decoded in place (the variant is ~800 bytes).
+    protocol::received_packet packet_scratch;
+    worker_counters counters;
+    boost::asio::steady_timer sweep_timer{ctx};
     /// Set when the broker shuts down: no new connections, no wills.
     bool stopping = false;
+
+    /// Appends `batch` to this worker's inbox; wakes the worker only when the inbox was empty.
+    /// Thread-safe.
+    void push_routed(std::vector<routed_message>&& batch);
+
+private:
+    void drain_inbox();
+    std::mutex inbox_mutex_;
+    std::vector<routed_message> inbox_; // guarded by inbox_mutex_
+    bool inbox_scheduled_ = false;      // guarded by inbox_mutex_
 };
 
-/// Thread contract: `options` and the `workers` vector are immutable while workers run;
-/// `subscriptions` and `next_key` are thread-safe.
+/// One entry of the client-id directory: the session of a client id and the worker that
+/// holds it or will hold it once the handovers already posted complete.
+struct directory_entry {
+    subscriber_ptr handle;
+    std::uint32_t claimant = 0;
+};
+
+/// Client id → session. Only CONNECT, session end and takeover touch it; the publish path
+/// never does.
+///
+/// Thread contract: thread-safe (every member locks mutex_).
+class session_directory {
+public:
+    /// The outcome of claim(): a brand-new session handle, or the worker to ask for the
+    /// existing one.
+    struct claim_result {
+        subscriber_ptr handle;
+        bool existing = false;
+        std::uint32_t previous_claimant = 0;
+    };
+    /// Records `worker` as the claimant of `client_id`, creating the handle (with `new_key`)
+    /// when the client id has no session.
+    claim_result claim(const std::string& client_id, std::uint32_t worker, std::uint64_t new_key);
+    /// Removes `client_id` if its entry is still `handle` claimed by `worker` (no claim is on
+    /// its way); returns false when a newer claim exists and the session must be handed over.
+    bool release(const std::string& client_id, const subscriber_handle& handle,
+                 std::uint32_t worker);
+    std::size_t size() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, directory_entry> entries_; // guarded by mutex_
+};
+
+/// Thread contract: `config` and the `workers` vector are immutable while workers run; the
+/// index, retained store, directory and atomics are thread-safe.
 struct shared_state {
-    broker_options options;
+    explicit shared_state(broker_config c);
+
+    const broker_config config;
     std::vector<std::unique_ptr<worker>> workers;
-    registry subscriptions;
+    topic_index subscriptions;
+    retained_store retained;
+    session_directory directory;
+    std::unique_ptr<session_store> store;
     std::atomic<std::uint64_t> next_key{1};
+    std::atomic<std::size_t> connection_count{0};
     /// Random per broker run, so assigned client identifiers differ between runs.
     std::uint64_t client_id_salt = 0;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    /// Effective limits derived from the configuration.
+    std::uint32_t max_packet_size = 0;
 };
+
+/// Sentinel for subscriber_handle::worker of a session that no longer exists.
+inline constexpr std::uint32_t no_worker = 0xFFFFFFFFU;
 
 } // namespace tern::broker

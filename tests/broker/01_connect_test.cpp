@@ -28,14 +28,17 @@ TEST_CASE("v5 CONNACK assigns a client id and announces the broker's limits",
     const auto ack = parse_connack(*packet, true);
     REQUIRE(ack);
     CHECK(ack->reason == 0x00);
-    CHECK(ack->flags == 0x00);            // no session present: clean sessions only
+    CHECK(ack->flags == 0x00);            // no session present: a new client id
     REQUIRE(ack->props.count(0x12) == 1); // Assigned Client Identifier
     CHECK(ack->props.at(0x12).size() > 2);
-    REQUIRE(ack->props.count(0x2A) == 1); // Shared Subscription Available = 0
-    CHECK(ack->props.at(0x2A) == std::vector<std::uint8_t>{0});
-    REQUIRE(ack->props.count(0x29) == 1); // Subscription Identifier Available = 0
-    CHECK(ack->props.at(0x29) == std::vector<std::uint8_t>{0});
-    CHECK(ack->props.count(0x24) == 0); // Maximum QoS absent: QoS 2 supported
+    // Absent means available [MQTT-3.2.2.3.13 ff.]: shared subscriptions, subscription
+    // identifiers, QoS 2, wildcards, retain.
+    CHECK(ack->props.count(0x2A) == 0); // Shared Subscription Available
+    CHECK(ack->props.count(0x29) == 0); // Subscription Identifier Available
+    CHECK(ack->props.count(0x24) == 0); // Maximum QoS
+    CHECK(ack->props.count(0x25) == 0); // Retain Available
+    REQUIRE(ack->props.count(0x22) == 1); // Topic Alias Maximum
+    CHECK(ack->props.at(0x22) == std::vector<std::uint8_t>{0, 64});
 }
 
 TEST_CASE("3.1.1 empty client id with clean session 0 gets return code 2",

@@ -63,11 +63,11 @@ TEST_CASE("bad bytes close only the offending connection", "[broker][malformed]"
         CHECK(disconnect_reason(*packet) == std::uint8_t{0x90});
         CHECK(s.wait_closed());
     }
-    SECTION("v5 PUBLISH with a Topic Alias we never allowed gets DISCONNECT 0x94") {
+    SECTION("v5 PUBLISH with a Topic Alias above our Topic Alias Maximum (64) gets 0x94") {
         raw_socket s(broker.port());
         s.send(connect_packet(5, "alias-v5"));
         REQUIRE(s.read_packet());
-        s.send(hex("30 0a 00 03 61 2f 62 03 23 00 01 78")); // Topic Alias 1
+        s.send(hex("30 0a 00 03 61 2f 62 03 23 00 41 78")); // Topic Alias 65 [MQTT-3.3.2-9]
         const auto packet = s.read_packet();
         REQUIRE(packet);
         CHECK(disconnect_reason(*packet) == std::uint8_t{0x94});

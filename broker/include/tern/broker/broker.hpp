@@ -1,9 +1,11 @@
 #pragma once
-/// The minimal Tern broker: a TCP listener, N worker threads, clean MQTT 3.1/3.1.1/5 sessions.
-/// See broker/README.md for what it does and does not do yet.
+/// The Tern broker: listeners, N worker threads, MQTT 3.1/3.1.1/5 sessions, shared
+/// subscriptions. See broker/README.md and docs/architecture.md.
 ///
 /// Thread contract: construct, run() and destroy on one thread; stop() and port() are
 /// thread-safe.
+
+#include <tern/broker/config.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -13,7 +15,8 @@
 
 namespace tern::broker {
 
-/// Everything the broker can be told at start-up (from the command line for now).
+/// The command-line subset of broker_config (kept while the command line still builds it;
+/// see broker_config for the full configuration).
 struct broker_options {
     /// Address to listen on; IPv4 or IPv6 literal.
     std::string bind_address = "127.0.0.1";
@@ -43,14 +46,16 @@ std::size_t default_thread_count() noexcept;
 
 class broker {
 public:
-    /// Binds and listens. Throws std::system_error (with the address in the message) when the
-    /// address cannot be parsed or bound, and when the port file cannot be written.
-    explicit broker(broker_options options);
+    /// Binds every listener. Throws std::system_error (with the address in the message) when
+    /// an address cannot be parsed or bound, and when the port file cannot be written.
+    explicit broker(broker_config config);
+    /// The same with broker_options turned into a configuration (anonymous clients allowed).
+    explicit broker(const broker_options& options);
     ~broker();
     broker(const broker&) = delete;
     broker& operator=(const broker&) = delete;
 
-    /// The bound TCP port (the ephemeral one when options.port was 0). Thread-safe.
+    /// The first listener's bound TCP port (the ephemeral one when it asked for 0). Thread-safe.
     std::uint16_t port() const noexcept;
 
     /// Serves clients until stop() (or SIGINT/SIGTERM when handle_signals). Shutdown closes the

@@ -1,0 +1,297 @@
+#include "session.hpp"
+
+#include "connection.hpp"
+#include "router.hpp"
+#include "shared_state.hpp"
+
+#include <tern/broker/log.hpp>
+
+#include <algorithm>
+#include <vector>
+
+namespace tern::broker {
+
+namespace mqtt = tern::protocol;
+
+std::optional<std::uint32_t> expiry_left(const message& m,
+                                          std::chrono::steady_clock::time_point now) noexcept {
+    const auto& interval = m.publish.props.message_expiry_interval;
+    if (!interval) {
+        return std::nullopt;
+    }
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::seconds>(now - m.received_at).count();
+    if (elapsed >= static_cast<std::int64_t>(*interval)) {
+        return 0U;
+    }
+    return *interval - static_cast<std::uint32_t>(elapsed);
+}
+
+session::session(worker& w, subscriber_ptr h) : owner(&w), handle(std::move(h)) {
+    handle->worker.store(w.index, std::memory_order_relaxed);
+}
+
+session::~session() = default;
+
+std::size_t session::window() const noexcept {
+    return conn != nullptr ? conn->inflight_window() : 0;
+}
+
+void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
+    outbound_message out;
+    out.msg = m;
+    out.qos = std::min(m->publish.qos, d.qos);
+    out.retain = retain;
+    out.subscription_ids = d.subscription_ids;
+    out.group = d.group;
+    if (out.qos == mqtt::qos::at_most_once) {
+        out.group.reset(); // nothing to hand back: QoS 0 is fire and forget
+        if (conn != nullptr && queued.empty() && conn->accepts_qos0()) {
+            conn->send_publish(out, 0, false);
+            return;
+        }
+        if (conn == nullptr) {
+            return; // QoS 0 is not queued for offline clients (mosquitto's default)
+        }
+        enqueue(std::move(out));
+        return;
+    }
+    if (conn != nullptr && queued.empty() && inflight.size() < window()) {
+        send_new(std::move(out));
+        return;
+    }
+    if (conn == nullptr && out.group && hand_back(out, true)) {
+        return; // a member went offline after it was picked: another online one takes it
+    }
+    enqueue(std::move(out));
+}
+
+bool session::enqueue(outbound_message&& out) {
+    const auto& cfg = owner->state.config;
+    const std::size_t bytes = out.msg->publish.payload.size() + out.msg->publish.topic.size();
+    const bool over_count = cfg.max_queued_messages != 0 && queued.size() >= cfg.max_queued_messages;
+    const bool over_bytes =
+        cfg.max_queued_bytes != 0 && queued_bytes + bytes > cfg.max_queued_bytes && !queued.empty();
+    if (over_count || over_bytes) {
+        if (out.group && hand_back(out, true)) {
+            return true;
+        }
+        note_drop(out, over_count ? "max_queued_messages" : "max_queued_bytes");
+        return false;
+    }
+    out.seq = next_seq_++;
+    if (out.qos != mqtt::qos::at_most_once && expiry_interval != 0) {
+        owner->state.store->message_added(client_id(), out.seq, *out.msg, out.qos);
+    }
+    queued_bytes += bytes;
+    queued.push_back(std::move(out));
+    return true;
+}
+
+void session::note_drop(const outbound_message& out, const char* why) {
+    ++dropped;
+    owner->counters.add(owner->counters.publish_dropped, 1);
+    // One line for the first drop and then every 1000th: counted, never silent, never a flood.
+    if (dropped % 1000 == 1) {
+        log(log_level::warn, "client '{}': queue full ({}), QoS {} message on '{}' dropped ({} so far)",
+            client_id(), why, static_cast<int>(out.qos), out.msg->publish.topic, dropped);
+    }
+}
+
+std::uint16_t session::allocate_packet_id() {
+    // inflight holds at most 65535 ids (the window is capped there), so a free one exists.
+    while (next_packet_id_ == 0 || inflight.contains(next_packet_id_)) {
+        ++next_packet_id_;
+    }
+    return next_packet_id_++;
+}
+
+void session::send_new(outbound_message&& out) {
+    if (out.seq == 0) {
+        out.seq = next_seq_++;
+        if (expiry_interval != 0) {
+            owner->state.store->message_added(client_id(), out.seq, *out.msg, out.qos);
+        }
+    }
+    const auto id = allocate_packet_id();
+    if (!conn->send_publish(out, id, false)) {
+        // Expired or too large for this client: done with it, as if delivered.
+        if (expiry_interval != 0) {
+            owner->state.store->message_removed(client_id(), out.seq);
+        }
+        return;
+    }
+    handle->inflight.store(static_cast<std::uint32_t>(inflight.size() + 1),
+                           std::memory_order_relaxed);
+    inflight.emplace(id, inflight_message{std::move(out), false});
+}
+
+void session::send_queued() {
+    while (conn != nullptr && !queued.empty() && !conn->closing()) {
+        auto& front = queued.front();
+        if (front.qos == mqtt::qos::at_most_once) {
+            if (!conn->accepts_qos0()) {
+                return;
+            }
+        } else if (inflight.size() >= window()) {
+            return;
+        }
+        auto out = std::move(front);
+        queued.pop_front();
+        queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
+        if (out.qos == mqtt::qos::at_most_once) {
+            conn->send_publish(out, 0, false);
+        } else {
+            send_new(std::move(out));
+        }
+    }
+}
+
+bool session::complete(std::uint16_t packet_id, mqtt::qos stage) {
+    const auto it = inflight.find(packet_id);
+    if (it == inflight.end()) {
+        return false;
+    }
+    // PUBACK completes QoS 1; PUBCOMP completes a released QoS 2 message.
+    const bool matches = stage == mqtt::qos::at_least_once
+                             ? it->second.out.qos == mqtt::qos::at_least_once
+                             : it->second.out.qos == mqtt::qos::exactly_once && it->second.released;
+    if (!matches) {
+        return false;
+    }
+    if (expiry_interval != 0) {
+        owner->state.store->message_removed(client_id(), it->second.out.seq);
+    }
+    inflight.erase(it);
+    handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
+    send_queued();
+    return true;
+}
+
+bool session::release(std::uint16_t packet_id) {
+    const auto it = inflight.find(packet_id);
+    if (it == inflight.end() || it->second.out.qos != mqtt::qos::exactly_once) {
+        return false;
+    }
+    it->second.released = true;
+    // Once released the message is the client's: it no longer needs its payload or its group.
+    it->second.out.group.reset();
+    return true;
+}
+
+void session::refuse(std::uint16_t packet_id) {
+    const auto it = inflight.find(packet_id);
+    if (it != inflight.end()) {
+        if (expiry_interval != 0) {
+            owner->state.store->message_removed(client_id(), it->second.out.seq);
+        }
+        inflight.erase(it);
+        handle->inflight.store(static_cast<std::uint32_t>(inflight.size()),
+                               std::memory_order_relaxed);
+        send_queued();
+    }
+}
+
+void session::resume() {
+    if (conn == nullptr) {
+        return;
+    }
+    // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP 1) and PUBREL packets, in the order
+    // they were first sent.
+    std::vector<std::pair<std::uint64_t, std::uint16_t>> order;
+    order.reserve(inflight.size());
+    for (const auto& [id, entry] : inflight) {
+        order.emplace_back(entry.out.seq, id);
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& [seq, id] : order) {
+        auto& entry = inflight.at(id);
+        if (entry.released) {
+            conn->send_pubrel(id);
+        } else if (!conn->send_publish(entry.out, id, true)) {
+            inflight.erase(id);
+        }
+    }
+    handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
+    send_queued();
+}
+
+bool session::hand_back(outbound_message& out, bool online_only) {
+    delivery d;
+    const publish_context ctx{out.msg->publish.topic, 0, {}};
+    if (!out.group || !out.group->pick(ctx, handle->key, d)) {
+        return false;
+    }
+    if (online_only && !d.to->online.load(std::memory_order_relaxed)) {
+        // Every other member is offline too: keep it rather than bounce it between them.
+        return false;
+    }
+    // The new member gets the message as it was published, at its own granted QoS.
+    route_to(*owner, out.msg, std::move(d));
+    return true;
+}
+
+void session::go_offline() {
+    conn = nullptr;
+    handle->online.store(false, std::memory_order_relaxed);
+    offline_since = std::chrono::steady_clock::now();
+    // Shared-subscription messages not yet acknowledged go to another member of their group:
+    // nothing is lost when a member disconnects mid-flight.
+    bool handed = false;
+    for (auto it = inflight.begin(); it != inflight.end();) {
+        if (it->second.out.group && !it->second.released && hand_back(it->second.out, false)) {
+            if (expiry_interval != 0) {
+                owner->state.store->message_removed(client_id(), it->second.out.seq);
+            }
+            it = inflight.erase(it);
+            handed = true;
+        } else {
+            ++it;
+        }
+    }
+    std::deque<outbound_message> keep;
+    for (auto& out : queued) {
+        if (out.group && hand_back(out, false)) {
+            queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
+            if (expiry_interval != 0) {
+                owner->state.store->message_removed(client_id(), out.seq);
+            }
+            handed = true;
+        } else if (out.qos != mqtt::qos::at_most_once) {
+            keep.push_back(std::move(out));
+        } else {
+            queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
+        }
+    }
+    queued.swap(keep);
+    handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
+    if (handed) {
+        flush_outbox(*owner);
+    }
+}
+
+void session::clear() {
+    for (const auto& [filter, sub] : subscriptions) {
+        owner->state.subscriptions.unsubscribe(handle->key, filter);
+    }
+    subscriptions.clear();
+    // Shared messages still owed to the group go to another member; the rest end here.
+    for (auto& [id, entry] : inflight) {
+        if (entry.out.group && !entry.released) {
+            hand_back(entry.out, false);
+        }
+    }
+    for (auto& out : queued) {
+        if (out.group) {
+            hand_back(out, false);
+        }
+    }
+    inflight.clear();
+    queued.clear();
+    queued_bytes = 0;
+    inbound_qos2.clear();
+    handle->inflight.store(0, std::memory_order_relaxed);
+    flush_outbox(*owner);
+}
+
+} // namespace tern::broker

@@ -1,0 +1,129 @@
+#pragma once
+// An MQTT session: the state that outlives a network connection [MQTT-4.1].
+
+#include "message.hpp"
+#include "subscriber.hpp"
+#include "topic_index.hpp"
+
+#include <tern/protocol/packets.hpp>
+
+#include <boost/container/small_vector.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace tern::broker {
+
+class connection;
+struct worker;
+
+/// One message on its way to this session's client.
+struct outbound_message {
+    message_ptr msg;
+    protocol::qos qos = protocol::qos::at_most_once; ///< min(published, granted)
+    bool retain = false;                              ///< the RETAIN flag to send
+    boost::container::small_vector<std::uint32_t, 2> subscription_ids;
+    /// Set for a shared-subscription delivery: the group to give it back to if this session
+    /// goes away before the client acknowledges it.
+    shared_group_ptr group;
+    /// Order of arrival, and the message's name in the session store.
+    std::uint64_t seq = 0;
+};
+
+/// A QoS 1/2 message sent and not yet fully acknowledged.
+struct inflight_message {
+    outbound_message out;
+    bool released = false; ///< QoS 2: PUBREC received, PUBREL sent
+};
+
+/// Session state: subscriptions, messages in flight and queued, QoS 2 receive state, will.
+/// While a client is connected `conn` points at its connection on the same worker.
+///
+/// Thread contract: owner worker only (the worker in handle->worker). Sessions move between
+/// workers as a whole (a unique_ptr posted from one worker to another), never shared.
+class session {
+public:
+    session(worker& owner, subscriber_ptr h);
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    const std::string& client_id() const noexcept { return handle->client_id; }
+    bool online() const noexcept { return conn != nullptr; }
+
+    /// Gives `m` to the session for delivery per `d`: sent at once when the client is
+    /// connected and the inflight window allows, else queued (QoS 1/2, or QoS 0 while the
+    /// socket is backed up) within max_queued_messages / max_queued_bytes; beyond that the
+    /// message is dropped, counted and logged. `retain` is the RETAIN flag to send.
+    void deliver(const message_ptr& m, const delivery& d, bool retain);
+
+    /// The client acknowledged `packet_id` (PUBACK, or PUBCOMP after PUBREL): frees the slot
+    /// and sends what is queued. False when the id is not in flight at that stage.
+    bool complete(std::uint16_t packet_id, protocol::qos stage);
+    /// PUBREC for `packet_id`: true when it was an unreleased QoS 2 message (now released).
+    bool release(std::uint16_t packet_id);
+    /// PUBREC with a failure reason: the client refused the message; drop it.
+    void refuse(std::uint16_t packet_id);
+
+    /// Sends queued messages while the inflight window has room.
+    void send_queued();
+    /// A connection attached: resend everything in flight (DUP set, PUBREL for released QoS 2
+    /// messages) in the original order [MQTT-4.4.0-1], then queued messages.
+    void resume();
+    /// The connection went away: the session stays (if its expiry allows) and messages from
+    /// shared subscriptions go back to their groups for another member.
+    void go_offline();
+    /// Removes everything: subscriptions from the index, queued and inflight messages (shared
+    /// ones handed back to their groups). The handle stays valid.
+    void clear();
+
+    /// The worker holding the session; changes when the session moves.
+    worker* owner;
+    const subscriber_ptr handle;
+    connection* conn = nullptr;
+
+    /// Filter as subscribed (with any $share prefix) → options.
+    std::unordered_map<std::string, subscription> subscriptions;
+    std::unordered_map<std::uint16_t, inflight_message> inflight;
+    std::deque<outbound_message> queued;
+    std::size_t queued_bytes = 0;
+    /// QoS 2 packet ids received (PUBREC sent), PUBREL not yet received [MQTT-4.3.3-10].
+    std::unordered_set<std::uint16_t> inbound_qos2;
+
+    protocol::protocol_version version = protocol::protocol_version::v3_1_1;
+    /// Seconds the session outlives its connection; 0xFFFFFFFF: never expires.
+    std::uint32_t expiry_interval = 0;
+    std::chrono::steady_clock::time_point offline_since{};
+    /// A will waiting for its Will Delay Interval [MQTT-3.1.3-9].
+    message_ptr pending_will;
+    std::chrono::steady_clock::time_point will_due{};
+
+    std::uint64_t dropped = 0;
+
+private:
+    /// The client's inflight window: min(max_inflight_messages, Receive Maximum).
+    std::size_t window() const noexcept;
+    bool enqueue(outbound_message&& out);
+    void send_new(outbound_message&& out);
+    std::uint16_t allocate_packet_id();
+    void note_drop(const outbound_message& out, const char* why);
+    /// Gives a shared-subscription message to another member of its group (only an online
+    /// one when `online_only`); false if there is none.
+    bool hand_back(outbound_message& out, bool online_only);
+
+    std::uint16_t next_packet_id_ = 1;
+    std::uint64_t next_seq_ = 1;
+};
+
+/// Seconds of Message Expiry Interval left for `m` at `now`; nullopt when it has none; 0
+/// when it has expired [MQTT-3.3.2-5].
+std::optional<std::uint32_t> expiry_left(const message& m,
+                                          std::chrono::steady_clock::time_point now) noexcept;
+
+} // namespace tern::broker
