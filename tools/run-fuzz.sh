@@ -23,7 +23,7 @@ fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-targets=(${TERN_FUZZ_TARGETS:-fuzz_decode fuzz_roundtrip fuzz_topic})
+targets=(${TERN_FUZZ_TARGETS:-fuzz_decode fuzz_roundtrip fuzz_topic fuzz_config})
 jobs="${TERN_FUZZ_JOBS:-$(nproc)}"
 
 # ---- build -------------------------------------------------------------------------------------

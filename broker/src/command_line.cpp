@@ -28,26 +28,75 @@ command_line fail(std::string message) {
     return result;
 }
 
+/// Command-line values, applied on top of the file once every argument has been read, so
+/// the order of `-c` and the other options does not matter.
+struct overrides {
+    std::optional<std::uint16_t> port;
+    std::optional<std::string> bind;
+    std::optional<std::size_t> threads;
+    std::optional<std::string> port_file;
+    std::optional<std::uint32_t> max_packet_size;
+};
+
+listener_config& first_listener(broker_config& config) {
+    if (config.listeners.empty()) {
+        listener_config listener;
+        listener.origin = "command line";
+        config.listeners.push_back(std::move(listener));
+    }
+    return config.listeners.front();
+}
+
+void apply(const overrides& o, broker_config& config) {
+    if (o.port) {
+        first_listener(config).port = *o.port;
+    }
+    if (o.bind) {
+        first_listener(config).bind_address = *o.bind;
+        // An explicit address is the user's choice, no longer mosquitto's loopback default.
+        config.local_only = false;
+    }
+    if (o.threads) {
+        config.worker_threads = *o.threads;
+    }
+    if (o.port_file) {
+        config.port_file = *o.port_file;
+    }
+    if (o.max_packet_size) {
+        config.max_packet_size = *o.max_packet_size;
+        if (config.max_connect_packet_size > *o.max_packet_size) {
+            config.max_connect_packet_size = *o.max_packet_size;
+        }
+    }
+}
+
 } // namespace
 
 std::string usage() {
     return "Usage: tern [OPTION]...\n"
-           "Minimal MQTT 3.1/3.1.1/5 broker (clean sessions only; see broker/README.md).\n"
+           "MQTT 3.1/3.1.1/5 broker (see broker/README.md and docs/configuration.md).\n"
            "\n"
-           "  --port N              TCP port to listen on (default 1883; 0 = ephemeral)\n"
-           "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
-           "  --threads N           worker threads (default: hardware threads)\n"
-           "  --port-file FILE      write the bound port to FILE once listening\n"
-           "  --max-packet-size N   largest packet accepted after CONNECT, in bytes\n"
-           "                        (default 268435456)\n"
-           "  --verbose             log every connection and debug details\n"
-           "  --help                show this help and exit\n";
+           "  -c, --config-file FILE  read a mosquitto.conf-style configuration file\n"
+           "                          (default: listen on 127.0.0.1:1883 only)\n"
+           "  --test-config           with -c: check the file, print the result, exit\n"
+           "                          (0 when valid, 1 otherwise); never listens\n"
+           "  --port N                port of the first listener (0 = ephemeral)\n"
+           "  --bind ADDR             address of the first listener\n"
+           "  --threads N             worker threads (default: hardware threads)\n"
+           "  --port-file FILE        write the bound port to FILE once listening\n"
+           "  --max-packet-size N     largest packet accepted after CONNECT, in bytes\n"
+           "                          (default 268435460, the protocol maximum)\n"
+           "  --verbose               log every connection and debug details\n"
+           "  --help                  show this help and exit\n"
+           "\n"
+           "Command-line options override the configuration file.\n";
 }
 
 command_line parse_command_line(std::span<const std::string_view> args) {
-    broker_options options;
-    options.threads = default_thread_count();
     command_line result;
+    overrides o;
+    std::optional<std::string> config_file;
+    bool test_config = false;
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string_view arg = args[i];
@@ -62,15 +111,16 @@ command_line parse_command_line(std::span<const std::string_view> args) {
             result.message = usage();
             return result;
         }
-        if (arg == "--verbose" || arg == "-v") {
+        if (arg == "--verbose" || arg == "-v" || arg == "--test-config") {
             if (inline_value) {
                 return fail(fmt::format("option '{}' takes no value", arg));
             }
-            result.verbose = true;
+            (arg == "--test-config" ? test_config : result.verbose) = true;
             continue;
         }
         const bool known = arg == "--port" || arg == "--bind" || arg == "--threads" ||
-                           arg == "--port-file" || arg == "--max-packet-size";
+                           arg == "--port-file" || arg == "--max-packet-size" || arg == "-c" ||
+                           arg == "--config-file";
         if (!known) {
             return fail(fmt::format("unknown option '{}'", args[i]));
         }
@@ -83,28 +133,37 @@ command_line parse_command_line(std::span<const std::string_view> args) {
             return fail(fmt::format("option '{}' needs a value", arg));
         }
 
-        if (arg == "--port") {
+        if (arg == "-c" || arg == "--config-file") {
+            if (value.empty()) {
+                return fail(fmt::format("{} needs a file name", arg));
+            }
+            if (config_file) {
+                return fail(fmt::format("only one configuration file may be given ('{}' and '{}')",
+                                        *config_file, value));
+            }
+            config_file = std::string(value);
+        } else if (arg == "--port") {
             const auto port = parse_number<std::uint16_t>(value, 0, 65535);
             if (!port) {
                 return fail(fmt::format("invalid port '{}' (0..65535)", value));
             }
-            options.port = *port;
+            o.port = *port;
         } else if (arg == "--bind") {
             if (value.empty()) {
                 return fail("--bind needs an address");
             }
-            options.bind_address = std::string(value);
+            o.bind = std::string(value);
         } else if (arg == "--threads") {
             const auto threads = parse_number<std::size_t>(value, 1, 1024);
             if (!threads) {
                 return fail(fmt::format("invalid thread count '{}' (1..1024)", value));
             }
-            options.threads = *threads;
+            o.threads = *threads;
         } else if (arg == "--port-file") {
             if (value.empty()) {
                 return fail("--port-file needs a file name");
             }
-            options.port_file = std::string(value);
+            o.port_file = std::string(value);
         } else if (arg == "--max-packet-size") {
             // At least large enough for a CONNACK/SUBACK-sized exchange; at most what the
             // Remaining Length can express.
@@ -114,13 +173,34 @@ command_line parse_command_line(std::span<const std::string_view> args) {
                 return fail(
                     fmt::format("invalid maximum packet size '{}' (128..268435460)", value));
             }
-            options.max_packet_size = *size;
-            if (options.max_connect_packet_size > *size) {
-                options.max_connect_packet_size = *size;
-            }
+            o.max_packet_size = *size;
         }
     }
-    result.options = std::move(options);
+
+    if (test_config && !config_file) {
+        return fail("--test-config needs a configuration file (-c FILE)");
+    }
+    broker_config config;
+    if (config_file) {
+        auto loaded = load_config_file(*config_file);
+        if (!loaded.config) {
+            result.exit_code = 1;
+            result.message = loaded.error ? loaded.error->to_string()
+                                          : fmt::format("{}: invalid configuration", *config_file);
+            return result;
+        }
+        config = std::move(*loaded.config);
+        result.config_file = *config_file;
+    } else {
+        config = default_config();
+    }
+    apply(o, config);
+    if (test_config) {
+        result.exit_code = 0;
+        result.message = fmt::format("{}: configuration OK", *config_file);
+        return result;
+    }
+    result.config = std::move(config);
     return result;
 }
 

@@ -1,32 +1,137 @@
-// The `tern` executable: parses the command line and runs tern::broker (STYLE.md §1).
+// The `tern` executable: parses the command line (and the configuration file it names), sets up
+// logging and runs tern::broker (STYLE.md §1).
 
 #include <tern/broker/broker.hpp>
 #include <tern/broker/command_line.hpp>
+#include <tern/broker/config.hpp>
 #include <tern/broker/log.hpp>
 
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
+
+namespace {
+
+using namespace tern::broker;
+
+/// Directives that parse but that this build does not act on yet, one warning each, so a
+/// configuration never silently means less than it says.
+/// TODO(lead): shrink as the broker learns them (socket_domain with the listener rewrite,
+/// log_dest topic with $SYS, user with privilege dropping).
+std::vector<std::string> not_yet_enforced(const broker_config& config) {
+    std::vector<std::string> warnings;
+    for (const auto& l : config.listeners) {
+        if (!l.socket_domain.empty()) {
+            warnings.push_back(fmt::format("{}: socket_domain {} is not enforced yet: the "
+                                           "listener binds its address as given",
+                                           l.origin, l.socket_domain));
+        }
+    }
+    const auto& dests = config.logging.destinations;
+    if (std::find(dests.begin(), dests.end(), "topic") != dests.end()) {
+        warnings.emplace_back("log_dest topic is not served yet: no log messages are published "
+                              "on $SYS/broker/log/#");
+    }
+    if (!config.user.empty()) {
+        warnings.push_back(fmt::format("user {}: tern does not change user yet; it keeps "
+                                       "running as uid {}",
+                                       config.user, ::getuid()));
+    }
+    return warnings;
+}
+
+/// Writes "PID\n" to `path` (mosquitto's pid_file). Throws std::system_error naming the file.
+void write_pid_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        throw std::system_error(errno, std::generic_category(),
+                                fmt::format("cannot write pid file '{}'", path));
+    }
+    const std::string text = fmt::format("{}\n", ::getpid());
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    const int err = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(text.size())) {
+        throw std::system_error(n < 0 ? err : EIO, std::generic_category(),
+                                fmt::format("cannot write pid file '{}'", path));
+    }
+}
+
+/// A fatal start-up error reaches the terminal even when the log goes elsewhere (a file,
+/// syslog, or nowhere): the user must learn why tern did not start.
+void report_fatal(const broker_config& config, const std::string& message) {
+    log(log_level::error, "fatal: {}", message);
+    const auto& dests = config.logging.destinations;
+    const bool logged_to_stderr = std::find(dests.begin(), dests.end(), "stderr") != dests.end() &&
+                                  log_enabled(log_level::error);
+    if (!logged_to_stderr) {
+        std::fprintf(stderr, "tern: %s\n", message.c_str());
+    }
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     std::vector<std::string_view> args(argv + 1, argv + argc);
-    auto cl = tern::broker::parse_command_line(args);
-    if (!cl.options) {
-        std::fputs(cl.message.c_str(), cl.exit_code == 0 ? stdout : stderr);
+    auto cl = parse_command_line(args);
+    if (!cl.config) {
+        // --help, --test-config, a usage error, or a bad configuration file ("FILE:LINE: ...").
+        std::FILE* out = cl.exit_code == 0 ? stdout : stderr;
+        std::fputs(cl.message.c_str(), out);
         if (!cl.message.ends_with('\n')) {
-            std::fputc('\n', cl.exit_code == 0 ? stdout : stderr);
+            std::fputc('\n', out);
         }
         return cl.exit_code;
     }
-    if (cl.verbose) {
-        tern::broker::set_log_level(tern::broker::log_level::debug);
-    }
+    broker_config config = std::move(*cl.config);
+
     try {
-        tern::broker::broker server(std::move(*cl.options));
-        return server.run();
+        configure_logging(config.logging);
     } catch (const std::exception& e) {
-        tern::broker::log(tern::broker::log_level::error, "fatal: {}", e.what());
+        std::fprintf(stderr, "tern: %s\n", e.what());
         return 1;
     }
+    if (cl.verbose) {
+        set_log_level(log_level::debug);
+    }
+    if (!cl.config_file.empty()) {
+        log(log_level::info, "configuration loaded from {}", cl.config_file);
+        if (config.local_only) {
+            log(log_level::warn,
+                "{} configures no listener: local only mode, listening on "
+                "127.0.0.1:{} only (add a 'listener' line for remote access)",
+                cl.config_file, config.listeners.front().port);
+        }
+    }
+    for (const auto& warning : not_yet_enforced(config)) {
+        log(log_level::warn, "{}", warning);
+    }
+
+    bool pid_written = false;
+    int code = 1;
+    try {
+        broker server(config); // a copy: `config` still decides where a fatal error goes
+        if (!config.pid_file.empty()) {
+            write_pid_file(config.pid_file);
+            pid_written = true;
+        }
+        code = server.run();
+    } catch (const std::exception& e) {
+        report_fatal(config, e.what());
+        code = 1;
+    }
+    if (pid_written) {
+        ::unlink(config.pid_file.c_str());
+    }
+    return code;
 }

@@ -1,30 +1,46 @@
 #pragma once
-/// The `tern` command line: `tern [--port N] [--bind ADDR] [--threads N] [--port-file FILE]
-/// [--max-packet-size BYTES] [--verbose] [--help]`. Options take their value as the next
-/// argument or after '=' (`--port=0`).
+/// The `tern` command line:
 ///
-/// Thread contract: pure functions; thread-safe.
+///     tern [-c FILE | --config-file FILE] [--test-config] [--port N] [--bind ADDR]
+///          [--threads N] [--port-file FILE] [--max-packet-size BYTES] [--verbose] [--help]
+///
+/// Options take their value as the next argument or, for the long forms, after '='
+/// (`--port=0`). The configuration comes from FILE (docs/configuration.md) or, without `-c`,
+/// from default_config(); command-line options then override it.
+///
+/// Thread contract: pure functions apart from reading the configuration file; thread-safe.
 
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
-#include <tern/broker/broker.hpp>
+#include <tern/broker/config.hpp>
 
 namespace tern::broker {
 
-/// What main() should do: run with `options`, or print `message` and exit with `exit_code`.
+/// What main() should do: run with `config`, or print `message` and exit with `exit_code`.
 struct command_line {
-    std::optional<broker_options> options; ///< set when the broker should run
-    bool verbose = false;                  ///< --verbose: debug logging
-    int exit_code = 0;                     ///< when !options: 0 for --help, 2 for a usage error
-    std::string message;                   ///< when !options: usage text or the error
+    std::optional<broker_config> config; ///< set when the broker should run
+    std::string config_file;             ///< the `-c` file; empty: built-in default
+    bool verbose = false;                ///< --verbose: debug logging on top of the file's
+    /// When !config: 0 for --help and a configuration that passed --test-config (message on
+    /// stdout); 1 for a bad configuration file; 2 for a usage error (message on stderr).
+    int exit_code = 0;
+    /// When !config: usage text, "FILE: configuration OK", "FILE:LINE: error" or a usage error.
+    std::string message;
 };
 
-/// Parses `args` (without the program name). Unknown options, missing or malformed values
-/// give exit_code 2 and a message naming the offending argument; --help gives exit_code 0 and
-/// the usage text.
+/// Parses `args` (without the program name) and, with `-c`, loads the configuration file.
+/// Precedence: built-in default or file < command line: `--port`/`--bind` replace the first
+/// listener's port/address (creating a listener when there is none), `--threads` sets
+/// worker_threads, `--max-packet-size` sets max_packet_size (and caps
+/// max_connect_packet_size), `--port-file` sets port_file.
+/// Errors: unknown options, missing or malformed values, a repeated `-c`, and `--test-config`
+/// without `-c` give exit_code 2 and a message naming the offending argument; a file that
+/// cannot be read or parsed gives exit_code 1 and the error as `FILE:LINE: message`; --help
+/// gives exit_code 0 and the usage text. `--test-config` never yields a config: exit_code 0
+/// with "FILE: configuration OK", or the error with exit_code 1.
 command_line parse_command_line(std::span<const std::string_view> args);
 
 /// The usage text printed by --help.

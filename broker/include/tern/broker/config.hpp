@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tern::broker {
@@ -26,10 +27,12 @@ enum class share_strategy : std::uint8_t {
 
 /// One `listener PORT [ADDRESS]` block and the per-listener directives that follow it.
 struct listener_config {
-    std::uint16_t port = 1883;            ///< 0 binds an ephemeral port
-    std::string bind_address;             ///< empty: all addresses (mosquitto semantics)
-    std::string protocol = "mqtt";        ///< "mqtt" or "websockets"
+    std::uint16_t port = 1883;                  ///< 0 binds an ephemeral port
+    std::string bind_address;                   ///< empty: all addresses (mosquitto semantics)
+    std::string protocol = "mqtt";              ///< "mqtt" or "websockets"
     std::optional<std::size_t> max_connections; ///< per listener; unset: unlimited
+    /// `socket_domain`: "ipv4" or "ipv6" restricts the listener to that family; empty: both.
+    std::string socket_domain;
     // TLS (parsed and kept; served once the TLS issue lands).
     std::string cafile;
     std::string capath;
@@ -47,14 +50,23 @@ struct listener_config {
 
 /// Logging directives (mosquitto `log_dest`, `log_type`, `log_timestamp`, ...).
 struct logging_config {
-    /// "stderr" (default), "stdout", "file" (with `file`), "syslog", "none"; several allowed.
+    /// "stderr" (default), "stdout", "file" (with `file`), "syslog", "topic", "none"; several
+    /// allowed, each at most once, in the order first given. `log_dest none` leaves exactly
+    /// {"none"}; a later `log_dest X` replaces it. The first `log_dest` line of a file replaces
+    /// the default, later ones add (mosquitto semantics).
     std::vector<std::string> destinations{"stderr"};
-    std::string file;
+    std::string file; ///< the path of `log_dest file PATH` (appended to; at most one)
     /// error warning notice information debug subscribe unsubscribe websockets all none.
+    /// Like `destinations`: the first `log_type` line replaces the default, later ones add;
+    /// `all` and `none` reset the list to {"all"} / {"none"}.
     std::vector<std::string> types{"error", "warning", "notice", "information"};
     bool timestamp = true;
-    std::string timestamp_format; ///< strftime format; empty: ISO 8601 with milliseconds
+    /// strftime format, applied to local time (as mosquitto); empty: ISO 8601 UTC with
+    /// milliseconds.
+    std::string timestamp_format;
     bool connection_messages = true;
+    /// `log_facility N`: syslog facility localN (0..7); unset: LOG_DAEMON (mosquitto default).
+    std::optional<std::uint8_t> syslog_facility;
 
     bool operator==(const logging_config&) const = default;
 };
@@ -63,10 +75,18 @@ struct logging_config {
 /// exists there, except that the embedded default (no `-c`) listens on 127.0.0.1:1883 with
 /// anonymous clients allowed, like mosquitto's local-only mode.
 struct broker_config {
-    std::vector<listener_config> listeners; ///< empty after parsing a file without `listener`: error
+    /// Never empty after parsing. The legacy default listener (`port`, `bind_address`, or
+    /// per-listener directives before the first `listener` line) comes first, then the
+    /// `listener` blocks in file order. A file that configures no listener at all gets one on
+    /// 127.0.0.1:1883 and `local_only` (mosquitto 2.0's "local only mode").
+    std::vector<listener_config> listeners;
+    /// The listener is the built-in loopback one (no `-c`, or a file without listeners).
+    bool local_only = false;
 
     bool allow_anonymous = false;
-    /// Broker-wide limit on client connections; unset: unlimited (mosquitto -1).
+    /// Broker-wide limit on client connections; unset: unlimited (mosquitto -1). Set by
+    /// `max_connections` before the first `listener` line (mosquitto applies that one to its
+    /// default listener; inside a `listener` block it sets listener_config::max_connections).
     std::optional<std::size_t> max_connections;
     /// Outgoing QoS 1/2 messages in flight per client (v5: min with its Receive Maximum).
     /// 0: unlimited (up to 65535). mosquitto default 20.
@@ -79,6 +99,10 @@ struct broker_config {
     /// Largest PUBLISH payload accepted; 0: no limit beyond the protocol's. Larger: v5 gets
     /// 0x95, v3 is disconnected.
     std::uint32_t message_size_limit = 0;
+    /// `max_packet_size`: largest packet accepted from a client once its CONNECT is accepted
+    /// (whole packet, fixed header included; announced to v5 clients). 0: the protocol maximum
+    /// (268435460). Otherwise 20..268435460 (mosquitto refuses less than 20).
+    std::uint32_t max_packet_size = 0;
     /// Largest keep-alive granted (v5 Server Keep Alive; v3 clients above it are refused).
     std::uint16_t max_keepalive = 65535;
     /// Offline persistent sessions of v3.1.1 clients (and v5 ones asking for longer) are
@@ -88,6 +112,11 @@ struct broker_config {
     /// $SYS/broker/... publishing interval; 0 disables. mosquitto default 10 s.
     std::chrono::seconds sys_interval{10};
     logging_config logging;
+
+    /// `pid_file`: written with the broker's process id once listening, removed at exit.
+    std::string pid_file;
+    /// `user`: accepted for compatibility; tern does not change user yet (logged at start-up).
+    std::string user;
 
     // Tern extensions (documented in docs/configuration.md).
     /// Worker threads (one io_context each); 0: hardware threads.
@@ -124,18 +153,32 @@ struct config_error {
     std::string to_string() const;
 };
 
-/// Parses the file at `path` (following `include_dir`). On success returns the configuration;
-/// on failure the first error. An unknown directive, a malformed value, a value out of range
-/// or a directive this version does not support are errors; blank lines and `#` comments are
-/// ignored.
+/// Exactly one of `config` and `error` is set.
 struct config_result {
     std::optional<broker_config> config;
     std::optional<config_error> error;
 };
+
+/// Parses the file at `path` (following `include_dir`). On success returns the configuration;
+/// on failure the first error. An unknown directive, a malformed value, a value out of range
+/// or a directive this version does not support are errors; blank lines and `#` comments are
+/// ignored. Errors inside a file read through `include_dir` name that file and its line. A file
+/// that cannot be read gives an error with line 0 and the OS reason. docs/configuration.md
+/// lists every directive and message.
 config_result load_config_file(const std::string& path);
 
 /// Parses configuration text as if read from a file named `name` (used by tests and fuzzers).
+/// `include_dir` reads the directory it names.
 config_result parse_config_text(std::string_view text, std::string_view name);
+
+/// Whether `include_dir` reads its directory.
+enum class include_policy : std::uint8_t {
+    follow, ///< read every `*.conf` file of the directory (the default)
+    ignore, ///< check the directive but read nothing: no input touches the file system
+};
+/// As above, with `include_dir` handled per `includes` (the fuzzer passes `ignore`).
+config_result parse_config_text(std::string_view text, std::string_view name,
+                                include_policy includes);
 
 /// "round_robin" etc.; nullopt for an unknown name.
 std::optional<share_strategy> parse_share_strategy(std::string_view name);

@@ -1,9 +1,11 @@
 #pragma once
-/// A tiny logger: one timestamped line per call, written to stderr with a single write so lines
+/// A small logger: one line per call, written to each configured destination (stderr by
+/// default; stdout, an appended file, syslog) with a single write per destination, so lines
 /// from different workers never interleave.
 ///
-/// Format: `2024-05-01T12:00:00.123Z info  message`. The structured logging of the broker-core
-/// issue replaces this.
+/// Default format: `2024-05-01T12:00:00.123Z info  message`. `configure_logging` applies the
+/// mosquitto `log_dest`, `log_type`, `log_timestamp`, `log_timestamp_format` and
+/// `log_facility` directives. The structured logging of the broker-core issue replaces this.
 ///
 /// Thread contract: thread-safe.
 
@@ -13,17 +15,29 @@
 #include <string_view>
 #include <utility>
 
+#include <tern/broker/config.hpp>
+
 namespace tern::broker {
 
 enum class log_level : std::uint8_t { debug, info, warn, error };
 
-/// Lines below `level` are dropped. Default: info. Thread-safe (an atomic).
+/// Enables `level` and every level above it, disables those below. Default: info. Thread-safe
+/// (an atomic). `tern --verbose` calls it with debug after configure_logging.
 void set_log_level(log_level level) noexcept;
 /// True when a line at `level` would be written.
 bool log_enabled(log_level level) noexcept;
 
-/// Writes one line (timestamp, level, `message`, newline) to stderr. Never throws; a failed
-/// write is ignored because there is nowhere left to report it.
+/// Applies a `logging_config`: the destinations (several at once; "none" or an empty list
+/// writes nothing; "topic" is not served yet and ignored here), the enabled levels from
+/// `types` (error -> error, warning -> warn, notice and information -> info, debug -> debug;
+/// all; none; subscribe/unsubscribe/websockets select nothing yet) and the timestamp. Lines
+/// being written concurrently finish on the previous destinations. Throws std::system_error
+/// naming the file when the log file cannot be opened; the previous configuration then stays in
+/// effect. Thread-safe.
+void configure_logging(const logging_config& config);
+
+/// Writes one line (timestamp, level, `message`, newline) to every configured destination.
+/// Never throws; a failed write is ignored because there is nowhere left to report it.
 void write_log(log_level level, std::string_view message) noexcept;
 
 /// Formats with fmt and writes one line when `level` is enabled. Throws only what fmt throws
