@@ -85,24 +85,6 @@ std::size_t default_thread_count() noexcept {
 
 namespace {
 
-broker_config to_config(const broker_options& o) {
-    broker_config c = default_config();
-    c.listeners.clear();
-    listener_config l;
-    l.port = o.port;
-    l.bind_address = o.bind_address;
-    c.listeners.push_back(l);
-    c.allow_anonymous = true;
-    c.worker_threads = o.threads;
-    c.port_file = o.port_file;
-    c.max_packet_size = o.max_packet_size;
-    c.max_connect_packet_size = o.max_connect_packet_size;
-    c.connect_timeout = o.connect_timeout;
-    c.shutdown_grace = o.shutdown_grace;
-    c.handle_signals = o.handle_signals;
-    return c;
-}
-
 /// The largest packet a client may send once connected: max_packet_size, or the protocol's
 /// maximum when it is 0.
 std::uint32_t effective_max_packet_size(const broker_config& c) {
@@ -273,7 +255,10 @@ struct broker::impl {
 
     void publish_sys(worker& w) {
         std::uint64_t received = 0, sent = 0, bytes_in = 0, bytes_out = 0, dropped = 0;
+        std::uint64_t packets_in = 0, packets_out = 0;
         for (const auto& x : state.workers) {
+            packets_in += x->counters.packets_received.load(std::memory_order_relaxed);
+            packets_out += x->counters.packets_sent.load(std::memory_order_relaxed);
             received += x->counters.messages_received.load(std::memory_order_relaxed);
             sent += x->counters.messages_sent.load(std::memory_order_relaxed);
             bytes_in += x->counters.bytes_received.load(std::memory_order_relaxed);
@@ -293,8 +278,10 @@ struct broker::impl {
             {"$SYS/broker/clients/total", fmt::format("{}", total)},
             {"$SYS/broker/clients/disconnected",
              fmt::format("{}", total > connected ? total - connected : 0)},
-            {"$SYS/broker/messages/received", fmt::format("{}", received)},
-            {"$SYS/broker/messages/sent", fmt::format("{}", sent)},
+            {"$SYS/broker/messages/received", fmt::format("{}", packets_in)},
+            {"$SYS/broker/messages/sent", fmt::format("{}", packets_out)},
+            {"$SYS/broker/publish/messages/received", fmt::format("{}", received)},
+            {"$SYS/broker/publish/messages/sent", fmt::format("{}", sent)},
             {"$SYS/broker/publish/messages/dropped", fmt::format("{}", dropped)},
             {"$SYS/broker/bytes/received", fmt::format("{}", bytes_in)},
             {"$SYS/broker/bytes/sent", fmt::format("{}", bytes_out)},
@@ -382,8 +369,6 @@ struct broker::impl {
 broker::broker(broker_config config) : impl_(std::make_unique<impl>(std::move(config))) {
     impl_->listen();
 }
-
-broker::broker(const broker_options& options) : broker(to_config(options)) {}
 
 broker::~broker() = default;
 

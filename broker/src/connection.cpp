@@ -304,6 +304,7 @@ void connection::consume(std::span<const std::uint8_t>& input) {
             }
             break;
         }
+        owner_.counters.add(owner_.counters.packets_received, 1);
         handle(packet);
         // An idle connection must not pin its last frame (it may be megabytes); the stale
         // views left in `packet` are never read before the next decode replaces them.
@@ -936,6 +937,7 @@ void connection::enqueue(frame f) {
     if (closed_) {
         return;
     }
+    owner_.counters.add(owner_.counters.packets_sent, 1);
     queued_bytes_ += frame_size(f.head.size(), f.payload);
     queue_.push_back(std::move(f));
     if (queue_.size() == 1) {

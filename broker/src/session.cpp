@@ -239,7 +239,11 @@ void session::go_offline() {
     // nothing is lost when a member disconnects mid-flight.
     bool handed = false;
     for (auto it = inflight.begin(); it != inflight.end();) {
-        if (it->second.out.group && !it->second.released && hand_back(it->second.out, false)) {
+        // A QoS 2 message already sent stays: the member completes it when it reconnects
+        // [MQTT-4.8.2-4], and if its session ends it is not sent to anyone else, which could
+        // deliver it twice [MQTT-4.8.2-5]. QoS 1 may be repeated, so it moves on.
+        if (it->second.out.group && it->second.out.qos == mqtt::qos::at_least_once &&
+            hand_back(it->second.out, false)) {
             if (expiry_interval != 0) {
                 owner->state.store->message_removed(client_id(), it->second.out.seq);
             }
@@ -277,8 +281,8 @@ void session::clear() {
     subscriptions.clear();
     // Shared messages still owed to the group go to another member; the rest end here.
     for (auto& [id, entry] : inflight) {
-        if (entry.out.group && !entry.released) {
-            hand_back(entry.out, false);
+        if (entry.out.group && entry.out.qos == mqtt::qos::at_least_once) {
+            hand_back(entry.out, false); // QoS 2 in flight: [MQTT-4.8.2-5], see go_offline
         }
     }
     for (auto& out : queued) {
