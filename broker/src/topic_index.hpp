@@ -60,7 +60,9 @@ class shared_group {
 public:
     /// One member for one message: online members first (an offline persistent member is
     /// chosen only when no member is online), never `exclude_key`, following the strategy and
-    /// the weights. Returns false (and leaves `out` alone) when no eligible member exists.
+    /// the weights. `exclude_key` 0 excludes nobody (key 0 is the broker itself). On success
+    /// `out` is the member's delivery with `out.group` set to this group. Returns false (and
+    /// leaves `out` alone) when no eligible member exists.
     bool pick(const publish_context& ctx, std::uint64_t exclude_key, delivery& out) const;
 
     const std::string& name() const noexcept;   ///< the group name (between $share/ and /)
@@ -92,7 +94,8 @@ public:
 
     /// Adds or replaces (same subscriber, same filter) a subscription. `filter` is a valid
     /// topic filter, possibly `$share/GROUP/FILTER`. Returns true when the subscriber had no
-    /// subscription to this filter before (Retain Handling 1 needs this).
+    /// subscription to this filter before (Retain Handling 1 needs this). An invalid filter or
+    /// a null `who` stores nothing and returns false.
     bool subscribe(const subscriber_ptr& who, std::string_view filter, const subscription& sub);
 
     /// Removes the subscriber's subscription to `filter`; false when there was none.
