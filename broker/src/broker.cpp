@@ -228,15 +228,30 @@ struct broker::impl {
         }
     }
 
-    /// Once a second on each worker: delayed wills and expired sessions.
-    static asio::awaitable<void> sweep_loop(worker& w) {
-        while (!w.stopping) {
-            w.sweep_timer.expires_after(1s);
-            co_await w.sweep_timer.async_wait(use_nothrow);
-            if (w.stopping) {
+    /// Every 250 ms on each worker: connection deadlines (connect timeout, keep-alive,
+    /// graceful close); once a second also delayed wills and expired sessions. Runs until the
+    /// worker stops and its last connection has closed, so closing connections stay bounded.
+    static asio::awaitable<void> tick_loop(worker& w) {
+        std::vector<std::shared_ptr<connection>> all;
+        for (unsigned tick = 1;; ++tick) {
+            if (w.stopping && w.connections.empty()) {
                 break;
             }
-            sweep_sessions(w);
+            w.sweep_timer.expires_after(250ms);
+            co_await w.sweep_timer.async_wait(use_nothrow);
+            // check_deadline() may close connections, which removes them from the map.
+            all.clear();
+            for (const auto& [key, c] : w.connections) {
+                all.push_back(c);
+            }
+            const auto now = std::chrono::steady_clock::now();
+            for (const auto& c : all) {
+                c->check_deadline(now);
+            }
+            all.clear();
+            if (tick % 4 == 0 && !w.stopping) {
+                sweep_sessions(w);
+            }
         }
     }
 
@@ -285,7 +300,8 @@ struct broker::impl {
             {"$SYS/broker/publish/messages/dropped", fmt::format("{}", dropped)},
             {"$SYS/broker/bytes/received", fmt::format("{}", bytes_in)},
             {"$SYS/broker/bytes/sent", fmt::format("{}", bytes_out)},
-            {"$SYS/broker/subscriptions/count", fmt::format("{}", state.subscriptions.subscription_count())},
+            {"$SYS/broker/subscriptions/count",
+             fmt::format("{}", state.subscriptions.subscription_count())},
             {"$SYS/broker/retained messages/count", fmt::format("{}", state.retained.size())},
         };
         for (const auto& [topic, value] : values) {
@@ -395,7 +411,7 @@ int broker::run() {
     }
 
     for (auto& w : self.state.workers) {
-        asio::co_spawn(w->ctx, impl::sweep_loop(*w), log_failure("session sweep"));
+        asio::co_spawn(w->ctx, impl::tick_loop(*w), log_failure("worker tick"));
     }
     if (self.state.config.sys_interval.count() > 0) {
         worker& w0 = *self.state.workers.front();

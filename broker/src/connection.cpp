@@ -7,11 +7,8 @@
 #include <tern/protocol/error.hpp>
 #include <tern/protocol/topic.hpp>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
@@ -27,8 +24,6 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 /// How long a closing connection may take to write its last packets.
 constexpr auto close_flush_timeout = 2s;
@@ -184,9 +179,7 @@ void sweep_sessions(worker& w) {
 
 connection::connection(worker& owner, asio::ip::tcp::socket socket, std::uint64_t key)
     : owner_(owner), state_(owner.state), socket_(std::move(socket)), key_(key),
-      peer_(peer_name(socket_)), write_signal_(socket_.get_executor()),
-      read_signal_(socket_.get_executor()), watchdog_timer_(socket_.get_executor()),
-      deadline_(steady::now() + owner.state.config.connect_timeout),
+      peer_(peer_name(socket_)), deadline_(steady::now() + owner.state.config.connect_timeout),
       decoder_(mqtt::decode_options{mqtt::protocol_version::v5,
                                     owner.state.config.max_connect_packet_size,
                                     mqtt::receiver_role::server}) {}
@@ -199,96 +192,97 @@ void connection::start() {
     socket_.non_blocking(true, ignored);
     owner_.counters.add(owner_.counters.connections, 1);
     log(log_level::debug, "{}: accepted on worker {}", peer_, owner_.index);
-
-    // No bare `detached`: an escaped exception is logged and closes the connection.
-    auto on_done = [self = shared_from_this()](const char* what) {
-        return [self, what](std::exception_ptr e) {
-            if (!e) {
-                return;
-            }
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                log(log_level::error, "{}: {} failed: {}", self->describe(), what, ex.what());
-            } catch (...) {
-                log(log_level::error, "{}: {} failed: unknown exception", self->describe(), what);
-            }
-            self->close();
-        };
-    };
-    asio::co_spawn(socket_.get_executor(), read_loop(), on_done("reader"));
-    asio::co_spawn(socket_.get_executor(), write_loop(), on_done("writer"));
-    asio::co_spawn(socket_.get_executor(), watchdog(), on_done("watchdog"));
+    arm_read();
 }
 
-asio::awaitable<void> connection::read_loop() {
-    auto self = shared_from_this();
-    auto& buffer = owner_.read_buffer;
-    while (!closing_) {
-        if (!held_input_.empty()) {
-            // Bytes that followed CONNECT: wait for the session, then decode them.
-            while (!connected_ && !closing_) {
-                read_signal_.expires_at(steady::time_point::max());
-                co_await read_signal_.async_wait(use_nothrow);
-            }
-            if (closing_) {
-                break;
-            }
-            auto held = std::move(held_input_);
-            held_input_.clear();
-            std::span<const std::uint8_t> input(held);
-            consume(input);
-            flush_outbox(owner_);
-            continue;
-        }
-        while (!closing_ && queued_bytes_ > backlog_high_watermark) {
-            // Back-pressure: the client does not read what it asked for; stop reading its
-            // requests until the writer drains below the low watermark.
-            read_signal_.expires_at(steady::time_point::max());
-            co_await read_signal_.async_wait(use_nothrow);
-        }
-        if (closing_) {
-            break;
-        }
-        // Wait for readability, then read into the worker's shared buffer: an idle connection
-        // holds no buffer of its own.
-        auto [wait_ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_nothrow);
-        if (closing_) {
-            break;
-        }
-        boost::system::error_code ec = wait_ec;
-        std::size_t n = 0;
-        if (!ec) {
-            n = socket_.read_some(asio::buffer(buffer), ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again) {
-                continue;
-            }
-        }
-        if (ec) {
-            // EOF or reset without DISCONNECT: an abnormal close, so the will is published.
-            if (decoder_.mid_packet()) {
-                log(log_level::info, "{}: connection lost mid-packet ({})", describe(),
-                    ec.message());
-            } else {
-                log(log_level::debug, "{}: connection lost ({})", describe(), ec.message());
-            }
-            close();
-            break;
-        }
-        owner_.counters.add(owner_.counters.bytes_received, n);
-        if (connected_ && keep_alive_ != 0) {
-            // [MQTT-3.1.2-24]: 1.5 x Keep Alive since the client last sent something. Bytes of
-            // a large packet in progress count, so a slow 1 MiB PUBLISH is not cut off.
-            deadline_ = steady::now() + keep_alive_ * 1500ms;
-        }
-        std::span<const std::uint8_t> input(buffer.data(), n);
-        consume(input);
-        if (!input.empty() && !closing_) {
-            held_input_.assign(input.begin(), input.end());
-        }
-        // Everything this read published goes to the other workers as one batch each.
-        flush_outbox(owner_);
+// Reading and writing are completion handlers, not coroutines: an idle connection then holds
+// exactly one pending reactor wait and no coroutine frames, timers or buffers (the worker's
+// tick enforces deadlines), which keeps it well under 2 KiB. Every handler holds a shared_ptr
+// to the connection, so it lives until the last one has run.
+
+void connection::arm_read() {
+    if (read_armed_ || read_paused_ || closing_) {
+        return;
     }
+    read_armed_ = true;
+    socket_.async_wait(asio::socket_base::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->read_armed_ = false;
+                           self->on_readable(ec);
+                       });
+}
+
+void connection::on_readable(boost::system::error_code ec) {
+    if (closing_) {
+        return;
+    }
+    std::size_t n = 0;
+    auto& buffer = owner_.read_buffer;
+    if (!ec) {
+        // Read into the worker's shared buffer and decode at once: the decoder copies what it
+        // keeps, so the buffer is free again before any other connection reads.
+        n = socket_.read_some(asio::buffer(buffer), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            arm_read();
+            return;
+        }
+    }
+    if (ec) {
+        // EOF or reset without DISCONNECT: an abnormal close, so the will is published.
+        if (decoder_.mid_packet()) {
+            log(log_level::info, "{}: connection lost mid-packet ({})", describe(), ec.message());
+        } else {
+            log(log_level::debug, "{}: connection lost ({})", describe(), ec.message());
+        }
+        close();
+        return;
+    }
+    owner_.counters.add(owner_.counters.bytes_received, n);
+    if (connected_ && keep_alive_ != 0) {
+        // [MQTT-3.1.2-24]: 1.5 x Keep Alive since the client last sent something. Bytes of a
+        // large packet in progress count, so a slow 1 MiB PUBLISH is not cut off.
+        deadline_ = steady::now() + keep_alive_ * 1500ms;
+    }
+    std::span<const std::uint8_t> input(buffer.data(), n);
+    consume(input);
+    if (!input.empty() && !closing_) {
+        // CONNECT was accepted and the session is on its way: keep the rest for attach().
+        held_input_.insert(held_input_.end(), input.begin(), input.end());
+    }
+    // Everything this read published goes to the other workers as one batch each.
+    flush_outbox(owner_);
+    if (closing_ || (connect_received_ && !connected_)) {
+        return; // attach() resumes reading
+    }
+    if (queued_bytes_ > backlog_high_watermark) {
+        // Back-pressure: the client does not read what it asked for; stop reading its requests
+        // until the writer drains below the low watermark.
+        read_paused_ = true;
+        return;
+    }
+    arm_read();
+}
+
+void connection::resume_reading() {
+    if (closing_) {
+        return;
+    }
+    if (!held_input_.empty() && connected_) {
+        auto held = std::move(held_input_);
+        held_input_.clear();
+        std::span<const std::uint8_t> input(held);
+        consume(input);
+        flush_outbox(owner_);
+        if (closing_) {
+            return;
+        }
+    }
+    if (queued_bytes_ > backlog_high_watermark) {
+        read_paused_ = true;
+        return;
+    }
+    read_paused_ = false;
+    arm_read();
 }
 
 void connection::consume(std::span<const std::uint8_t>& input) {
@@ -312,80 +306,87 @@ void connection::consume(std::span<const std::uint8_t>& input) {
     }
 }
 
-asio::awaitable<void> connection::write_loop() {
-    auto self = shared_from_this();
-    std::vector<frame> batch;
-    std::vector<asio::const_buffer> buffers;
-    while (!closed_) {
-        if (queue_.empty()) {
-            if (closing_) {
-                close(); // everything written: the graceful close completes here
-                break;
-            }
-            write_signal_.expires_at(steady::time_point::max());
-            co_await write_signal_.async_wait(use_nothrow); // woken by cancel()
-            continue;
+void connection::schedule_write() {
+    if (write_in_flight_ || write_scheduled_ || closed_) {
+        return;
+    }
+    // Deferred, so every frame queued by the current handler (a whole fan-out batch) goes out
+    // in one gathered write.
+    write_scheduled_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+}
+
+void connection::start_write() {
+    write_scheduled_ = false;
+    if (write_in_flight_ || closed_) {
+        return;
+    }
+    if (queue_.empty()) {
+        if (closing_) {
+            close(); // everything written: the graceful close completes here
         }
-        batch.swap(queue_);
-        const std::size_t batch_bytes = queued_bytes_;
-        queued_bytes_ = 0;
-        buffers.clear();
-        for (const auto& f : batch) {
-            buffers.emplace_back(asio::buffer(f.head.data(), f.head.size()));
-            if (!f.payload.empty()) {
-                buffers.emplace_back(asio::buffer(f.payload.data(), f.payload.size()));
-            }
-        }
-        auto [ec, n] = co_await asio::async_write(socket_, buffers, use_nothrow);
-        batch.clear();
-        if (batch.capacity() > 256) {
-            // A burst is over: give the memory back rather than keep it per connection.
-            batch = {};
-            buffers = {};
-        }
-        if (ec) {
-            if (!closed_) {
-                log(log_level::debug, "{}: write failed ({})", describe(), ec.message());
-            }
-            close();
-            break;
-        }
-        owner_.counters.add(owner_.counters.bytes_sent, n);
-        (void)batch_bytes;
-        if (queued_bytes_ < backlog_low_watermark) {
-            read_signal_.cancel(); // a reader paused by back-pressure may go on
-            if (session_ != nullptr) {
-                session_->send_queued(); // QoS 0 that waited for room
-            }
+        return;
+    }
+    writing_.swap(queue_);
+    queued_bytes_ = 0;
+    write_buffers_.clear();
+    for (const auto& f : writing_) {
+        write_buffers_.emplace_back(asio::buffer(f.head.data(), f.head.size()));
+        if (!f.payload.empty()) {
+            write_buffers_.emplace_back(asio::buffer(f.payload.data(), f.payload.size()));
         }
     }
-    if (queue_.capacity() > 0) {
-        queue_ = {};
+    write_in_flight_ = true;
+    asio::async_write(socket_, write_buffers_,
+                      [self = shared_from_this()](const boost::system::error_code& ec,
+                                                  std::size_t n) { self->on_written(ec, n); });
+}
+
+void connection::on_written(boost::system::error_code ec, std::size_t n) {
+    write_in_flight_ = false;
+    writing_.clear();
+    if (writing_.capacity() > 64) {
+        // A burst is over: give the memory back rather than keep it per connection.
+        writing_ = {};
+        write_buffers_ = {};
+    }
+    if (ec) {
+        if (!closed_) {
+            log(log_level::debug, "{}: write failed ({})", describe(), ec.message());
+        }
+        close();
+        return;
+    }
+    owner_.counters.add(owner_.counters.bytes_sent, n);
+    if (queued_bytes_ < backlog_low_watermark && !closing_) {
+        if (session_ != nullptr) {
+            session_->send_queued(); // QoS 0 that waited for room
+        }
+        if (read_paused_) {
+            resume_reading();
+        }
+    }
+    if (!queue_.empty()) {
+        start_write();
+    } else if (closing_) {
+        close();
     }
 }
 
-asio::awaitable<void> connection::watchdog() {
-    auto self = shared_from_this();
-    while (!closed_) {
-        watchdog_timer_.expires_at(deadline_);
-        co_await watchdog_timer_.async_wait(use_nothrow);
-        if (closed_) {
-            break;
-        }
-        if (steady::now() < deadline_) {
-            continue; // the reader moved the deadline while we slept
-        }
-        if (closing_) {
-            log(log_level::info, "{}: peer did not read its last packets in time", describe());
-            close();
-        } else if (!connected_) {
-            log(log_level::info, "{}: no CONNECT within {} ms, closing", peer_,
-                state_.config.connect_timeout.count());
-            close();
-        } else {
-            log(log_level::info, "{}: keep-alive timeout ({} s x 1.5)", describe(), keep_alive_);
-            disconnect_with(mqtt::reason_code::keep_alive_timeout);
-        }
+void connection::check_deadline(steady::time_point now) {
+    if (closed_ || now < deadline_) {
+        return;
+    }
+    if (closing_) {
+        log(log_level::info, "{}: peer did not read its last packets in time", describe());
+        close();
+    } else if (!connected_) {
+        log(log_level::info, "{}: no CONNECT within {} ms, closing", peer_,
+            state_.config.connect_timeout.count());
+        close();
+    } else {
+        log(log_level::info, "{}: keep-alive timeout ({} s x 1.5)", describe(), keep_alive_);
+        disconnect_with(mqtt::reason_code::keep_alive_timeout);
     }
 }
 
@@ -563,10 +564,10 @@ void connection::attach(session& s, bool session_present) {
     s.expiry_interval = requested_expiry_;
     s.handle->online.store(true, std::memory_order_relaxed);
     connected_ = true;
-    deadline_ = keep_alive_ == 0 ? steady::time_point::max()
-                                 : steady::now() + keep_alive_ * 1500ms;
-    watchdog_timer_.cancel(); // re-arm at the new deadline
-    read_signal_.cancel();    // a reader holding bytes that followed CONNECT goes on
+    deadline_ = keep_alive_ == 0 ? steady::time_point::max() : steady::now() + keep_alive_ * 1500ms;
+    // Reading stopped after CONNECT while the session was fetched; go on (after this handler,
+    // since attach() may run inside consume()).
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->resume_reading(); });
     if (s.expiry_interval != 0) {
         state_.store->session_opened(client_id_, s.expiry_interval);
     }
@@ -598,7 +599,8 @@ void connection::attach(session& s, bool session_present) {
     s.resume();
 }
 
-void connection::on_publish(mqtt::publish& p, const std::shared_ptr<const std::uint8_t[]>& storage) {
+void connection::on_publish(mqtt::publish& p,
+                            const std::shared_ptr<const std::uint8_t[]>& storage) {
     const auto& cfg = state_.config;
     owner_.counters.add(owner_.counters.messages_received, 1);
     std::string aliased_topic;
@@ -667,8 +669,8 @@ void connection::on_publish(mqtt::publish& p, const std::shared_ptr<const std::u
             state_.retained.set(shared);
         }
         const auto receivers =
-            route(owner_, shared, publish_context{shared->publish.topic, session_->handle->key,
-                                                  client_id_});
+            route(owner_, shared,
+                  publish_context{shared->publish.topic, session_->handle->key, client_id_});
         if (receivers == 0 && v5()) {
             reason = mqtt::reason_code::no_matching_subscribers;
         }
@@ -846,9 +848,8 @@ bool connection::accepts_qos0() const noexcept {
 }
 
 std::size_t connection::inflight_window() const noexcept {
-    const std::size_t configured = state_.config.max_inflight_messages == 0
-                                       ? 65535
-                                       : state_.config.max_inflight_messages;
+    const std::size_t configured =
+        state_.config.max_inflight_messages == 0 ? 65535 : state_.config.max_inflight_messages;
     return std::min<std::size_t>(configured, receive_maximum_);
 }
 
@@ -887,8 +888,8 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
     }
     auto layout = mqtt::publish_size(p, version_);
     if (!layout) {
-        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(),
-            m.publish.topic, layout.error().message());
+        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(), m.publish.topic,
+            layout.error().message());
         return false;
     }
     if (layout->total_size > client_max_packet_size_) {
@@ -903,8 +904,8 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
     f.head.resize(layout->header_size);
     const auto written = mqtt::encode_publish_header(p, version_, f.head);
     if (!written) {
-        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(),
-            m.publish.topic, written.error().message());
+        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(), m.publish.topic,
+            written.error().message());
         return false;
     }
     f.payload = p.payload;
@@ -940,9 +941,7 @@ void connection::enqueue(frame f) {
     owner_.counters.add(owner_.counters.packets_sent, 1);
     queued_bytes_ += frame_size(f.head.size(), f.payload);
     queue_.push_back(std::move(f));
-    if (queue_.size() == 1) {
-        write_signal_.cancel(); // wake the writer if it waits
-    }
+    schedule_write();
 }
 
 void connection::fail(boost::system::error_code ec) {
@@ -1004,9 +1003,7 @@ void connection::close_after_flush() {
     closing_ = true;
     // Stop reading more requests, but let the writer finish; the watchdog bounds the wait.
     deadline_ = steady::now() + close_flush_timeout;
-    watchdog_timer_.cancel();
-    write_signal_.cancel();
-    read_signal_.cancel();
+    schedule_write(); // closes once the queue is written
     finish_session(); // the session stops taking messages for this connection now
 }
 
@@ -1018,10 +1015,7 @@ void connection::close() {
     closing_ = true;
     boost::system::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    write_signal_.cancel();
-    read_signal_.cancel();
-    watchdog_timer_.cancel();
+    socket_.close(ignored); // cancels the pending wait and write: their handlers see closed_
     finish();
 }
 

@@ -8,9 +8,8 @@
 #include <tern/protocol/decoder.hpp>
 #include <tern/protocol/packets.hpp>
 
-#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -42,10 +41,11 @@ void sweep_sessions(worker& w);
 /// An MQTT network connection. Its session (state that may outlive it) is a separate object
 /// on the same worker, attached after CONNECT.
 ///
-/// Three coroutines share it: the reader (read -> stream_decoder -> handle), the writer (drains
-/// queue_ with one write in flight, woken by write_signal_) and the watchdog (connect timeout,
-/// keep-alive x1.5, bounded graceful close). Each holds a shared_ptr, so the object lives until
-/// the last of them ends.
+/// Reading is a reactor wait on the socket (readable → read into the worker's buffer → decode →
+/// handle → wait again); writing gathers the whole queue into one async_write at a time;
+/// deadlines (connect timeout, keep-alive x1.5, bounded graceful close) are checked by the
+/// worker's tick. Each pending handler holds a shared_ptr, so the object lives until the last
+/// one has run.
 ///
 /// Thread contract: owner worker only — every member function runs on the worker whose
 /// io_context owns the socket. Other workers post to it.
@@ -54,8 +54,12 @@ public:
     connection(worker& owner, boost::asio::ip::tcp::socket socket, std::uint64_t key);
     ~connection();
 
-    /// Spawns the three coroutines.
+    /// Starts reading.
     void start();
+
+    /// Called by the worker's tick: closes the connection when its deadline has passed
+    /// (connect timeout, keep-alive, graceful close taking too long).
+    void check_deadline(std::chrono::steady_clock::time_point now);
 
     /// The session this connection waited for arrived (or was found): attach it and send
     /// CONNACK. `session_present` per [MQTT-3.2.2-2/3].
@@ -93,9 +97,13 @@ private:
         message_ptr keep;
     };
 
-    boost::asio::awaitable<void> read_loop();
-    boost::asio::awaitable<void> write_loop();
-    boost::asio::awaitable<void> watchdog();
+    void arm_read();
+    void on_readable(boost::system::error_code ec);
+    /// Decodes held input (after attach) and reads again unless back-pressure says wait.
+    void resume_reading();
+    void schedule_write();
+    void start_write();
+    void on_written(boost::system::error_code ec, std::size_t n);
 
     /// Decodes and handles packets from `input` until it is used up, an error closes the
     /// connection, or CONNECT was accepted and the session is not attached yet (then the rest
@@ -145,9 +153,6 @@ private:
     std::vector<std::uint8_t> held_input_;
     std::string peer_;
 
-    boost::asio::steady_timer write_signal_; ///< a condition variable: cancel() wakes the writer
-    boost::asio::steady_timer read_signal_;  ///< wakes a reader paused for back-pressure / session
-    boost::asio::steady_timer watchdog_timer_;
     std::chrono::steady_clock::time_point deadline_;
 
     protocol::stream_decoder decoder_;
@@ -167,9 +172,15 @@ private:
     std::uint32_t will_delay_ = 0;
     session* session_ = nullptr;
 
-    std::vector<frame> queue_;
+    std::vector<frame> queue_;   ///< frames waiting for the next write
+    std::vector<frame> writing_; ///< frames of the write in flight
+    std::vector<boost::asio::const_buffer> write_buffers_;
+    bool read_armed_ = false;
+    bool read_paused_ = false; ///< back-pressure: not reading until the backlog drains
+    bool write_in_flight_ = false;
+    bool write_scheduled_ = false;
     std::size_t queued_bytes_ = 0;
-    std::uint16_t receive_maximum_ = 65535;              ///< the client's Receive Maximum
+    std::uint16_t receive_maximum_ = 65535;             ///< the client's Receive Maximum
     std::uint32_t client_max_packet_size_ = 0xFFFFFFFF; ///< the client's Maximum Packet Size
     /// Inbound topic aliases (v5): alias → topic, up to our Topic Alias Maximum.
     std::unordered_map<std::uint16_t, std::string> inbound_aliases_;

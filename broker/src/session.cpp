@@ -14,7 +14,7 @@ namespace tern::broker {
 namespace mqtt = tern::protocol;
 
 std::optional<std::uint32_t> expiry_left(const message& m,
-                                          std::chrono::steady_clock::time_point now) noexcept {
+                                         std::chrono::steady_clock::time_point now) noexcept {
     const auto& interval = m.publish.props.message_expiry_interval;
     if (!interval) {
         return std::nullopt;
@@ -69,7 +69,8 @@ void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
 bool session::enqueue(outbound_message&& out) {
     const auto& cfg = owner->state.config;
     const std::size_t bytes = out.msg->publish.payload.size() + out.msg->publish.topic.size();
-    const bool over_count = cfg.max_queued_messages != 0 && queued.size() >= cfg.max_queued_messages;
+    const bool over_count =
+        cfg.max_queued_messages != 0 && queued.size() >= cfg.max_queued_messages;
     const bool over_bytes =
         cfg.max_queued_bytes != 0 && queued_bytes + bytes > cfg.max_queued_bytes && !queued.empty();
     if (over_count || over_bytes) {
@@ -93,8 +94,9 @@ void session::note_drop(const outbound_message& out, const char* why) {
     owner->counters.add(owner->counters.publish_dropped, 1);
     // One line for the first drop and then every 1000th: counted, never silent, never a flood.
     if (dropped % 1000 == 1) {
-        log(log_level::warn, "client '{}': queue full ({}), QoS {} message on '{}' dropped ({} so far)",
-            client_id(), why, static_cast<int>(out.qos), out.msg->publish.topic, dropped);
+        log(log_level::warn,
+            "client '{}': queue full ({}), QoS {} message on '{}' dropped ({} so far)", client_id(),
+            why, static_cast<int>(out.qos), out.msg->publish.topic, dropped);
     }
 }
 
@@ -253,7 +255,7 @@ void session::go_offline() {
             ++it;
         }
     }
-    std::deque<outbound_message> keep;
+    boost::container::devector<outbound_message> keep;
     for (auto& out : queued) {
         if (out.group && hand_back(out, false)) {
             queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();

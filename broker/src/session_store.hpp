@@ -34,8 +34,8 @@ public:
     virtual void subscription_removed(std::string_view client_id, std::string_view filter) = 0;
     /// A QoS 1/2 message was queued or put in flight for the session; `seq` names it until
     /// message_removed().
-    virtual void message_added(std::string_view client_id, std::uint64_t seq,
-                               const message& msg, protocol::qos qos) = 0;
+    virtual void message_added(std::string_view client_id, std::uint64_t seq, const message& msg,
+                               protocol::qos qos) = 0;
     /// The message `seq` was acknowledged, expired or dropped.
     virtual void message_removed(std::string_view client_id, std::uint64_t seq) = 0;
 };

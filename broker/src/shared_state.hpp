@@ -40,7 +40,7 @@ struct routed_message {
 /// Counters of one worker, summed for $SYS. Written by the owner worker only (relaxed atomics
 /// so the $SYS publisher on another worker may read them without a race).
 struct worker_counters {
-    std::atomic<std::uint64_t> packets_received{0};  ///< MQTT packets of any type
+    std::atomic<std::uint64_t> packets_received{0}; ///< MQTT packets of any type
     std::atomic<std::uint64_t> packets_sent{0};
     std::atomic<std::uint64_t> messages_received{0}; ///< PUBLISH packets
     std::atomic<std::uint64_t> messages_sent{0};

@@ -30,7 +30,7 @@ struct subscription {
 /// Who publishes a message, and on what: the inputs of matching and of share strategies.
 struct publish_context {
     std::string_view topic;
-    std::uint64_t publisher_key = 0;        ///< 0 for the broker itself ($SYS, wills of gone sessions)
+    std::uint64_t publisher_key = 0; ///< 0 for the broker itself ($SYS, wills of gone sessions)
     std::string_view publisher_client_id;
 };
 
