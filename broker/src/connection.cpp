@@ -249,8 +249,10 @@ void connection::on_readable(boost::system::error_code ec) {
         // CONNECT was accepted and the session is on its way: keep the rest for attach().
         held_input_.insert(held_input_.end(), input.begin(), input.end());
     }
-    // Everything this read published goes to the other workers as one batch each.
+    // Everything this read published goes to the other workers as one batch each, and what
+    // it queued locally is written now.
     flush_outbox(owner_);
+    flush_writes(owner_);
     if (closing_ || (connect_received_ && !connected_)) {
         return; // attach() resumes reading
     }
@@ -310,10 +312,25 @@ void connection::schedule_write() {
     if (write_in_flight_ || write_scheduled_ || closed_) {
         return;
     }
-    // Deferred, so every frame queued by the current handler (a whole fan-out batch) goes out
-    // in one gathered write.
+    // Deferred to the end of the current handler, so every frame it queues (a whole fan-out
+    // batch, a read's worth of acknowledgements) goes out in one gathered write.
     write_scheduled_ = true;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+    owner_.pending_writes.push_back(shared_from_this());
+    if (!owner_.pending_writes_posted) {
+        owner_.pending_writes_posted = true;
+        asio::post(owner_.ctx, [&w = owner_] {
+            w.pending_writes_posted = false;
+            flush_writes(w);
+        });
+    }
+}
+
+void flush_writes(worker& w) {
+    // start_write() never queues frames of other connections, so the list cannot grow here.
+    for (auto& c : w.pending_writes) {
+        c->start_write();
+    }
+    w.pending_writes.clear();
 }
 
 void connection::start_write() {

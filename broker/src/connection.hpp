@@ -38,6 +38,11 @@ void end_session(worker& w, session& s);
 /// Once a second per worker: delayed wills that are due, offline sessions that expired.
 void sweep_sessions(worker& w);
 
+/// Starts the writes of every connection of `w` that queued frames in the current handler.
+/// Handlers that may queue (reads, inbox drains) call it last; a posted call is the fallback
+/// for every other path.
+void flush_writes(worker& w);
+
 /// An MQTT network connection. Its session (state that may outlive it) is a separate object
 /// on the same worker, attached after CONNECT.
 ///
@@ -102,6 +107,7 @@ private:
     /// Decodes held input (after attach) and reads again unless back-pressure says wait.
     void resume_reading();
     void schedule_write();
+    friend void flush_writes(worker& w);
     void start_write();
     void on_written(boost::system::error_code ec, std::size_t n);
 

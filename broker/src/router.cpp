@@ -1,5 +1,6 @@
 #include "router.hpp"
 
+#include "connection.hpp"
 #include "session.hpp"
 
 #include <tern/broker/log.hpp>
@@ -138,6 +139,7 @@ void worker::drain_inbox() {
         inbox_scheduled_ = false;
     }
     deliver_routed(*this, batch);
+    flush_writes(*this);
 }
 
 } // namespace tern::broker

@@ -44,6 +44,7 @@ void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
     out.retain = retain;
     out.subscription_ids = d.subscription_ids;
     out.group = d.group;
+    out.hops = d.hops;
     if (out.qos == mqtt::qos::at_most_once) {
         out.group.reset(); // nothing to hand back: QoS 0 is fire and forget
         if (conn != nullptr && queued.empty() && conn->accepts_qos0()) {
@@ -74,7 +75,9 @@ bool session::enqueue(outbound_message&& out) {
     const bool over_bytes =
         cfg.max_queued_bytes != 0 && queued_bytes + bytes > cfg.max_queued_bytes && !queued.empty();
     if (over_count || over_bytes) {
-        if (out.group && hand_back(out, true)) {
+        // An overloaded member passes a shared message on once; if the next one is full too
+        // the group is overloaded and the message is dropped (counted), not bounced around.
+        if (out.group && out.hops == 0 && hand_back(out, true)) {
             return true;
         }
         note_drop(out, over_count ? "max_queued_messages" : "max_queued_bytes");
@@ -229,6 +232,7 @@ bool session::hand_back(outbound_message& out, bool online_only) {
         return false;
     }
     // The new member gets the message as it was published, at its own granted QoS.
+    d.hops = static_cast<std::uint8_t>(out.hops + 1);
     route_to(*owner, out.msg, std::move(d));
     return true;
 }

@@ -32,6 +32,7 @@ struct outbound_message {
     /// Set for a shared-subscription delivery: the group to give it back to if this session
     /// goes away before the client acknowledges it.
     shared_group_ptr group;
+    std::uint8_t hops = 0; ///< see delivery::hops
     /// Order of arrival, and the message's name in the session store.
     std::uint64_t seq = 0;
 };

@@ -50,6 +50,9 @@ struct delivery {
     /// Set when the delivery comes from a shared subscription: the session needs it to hand
     /// the message to another member if it goes away before acknowledging.
     shared_group_ptr group;
+    /// How many times the message was handed from one member of `group` to another (a full
+    /// queue hands a message on once, never round in circles).
+    std::uint8_t hops = 0;
 };
 
 /// A shared-subscription group `$share/NAME/FILTER`: its members and its strategy.
