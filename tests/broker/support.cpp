@@ -37,6 +37,14 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    if (!out) {
+        throw std::runtime_error("cannot write " + path);
+    }
+}
+
 struct mosquitto_library {
     mosquitto_library() { mosquitto_lib_init(); }
     ~mosquitto_library() { mosquitto_lib_cleanup(); }
@@ -46,30 +54,147 @@ void ensure_mosquitto_library() {
     static mosquitto_library lib;
 }
 
+/// A loopback port nobody listens on right now (bind 0, read it back, close).
+int pick_free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        throw std::runtime_error("socket failed");
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = 0;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::close(fd);
+        throw std::runtime_error("cannot pick a free port");
+    }
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+/// True when something accepts TCP connections on the loopback `port`.
+bool accepts_connections(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return false;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+std::string tern_binary() {
+    const char* path = std::getenv("TERN_TEST_TERN");
+    return path != nullptr && *path != '\0' ? path : TERN_BINARY;
+}
+
+std::string mosquitto_binary() {
+    const char* path = std::getenv("TERN_TEST_MOSQUITTO");
+    return path != nullptr && *path != '\0' ? path : "/usr/sbin/mosquitto";
+}
+
 } // namespace
+
+bool against_mosquitto() {
+    static const bool value = [] {
+        const char* v = std::getenv("TERN_TEST_BROKER");
+        return v != nullptr && std::string_view(v) == "mosquitto";
+    }();
+    return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// broker_settings
+
+bool broker_settings::any_config() const {
+    return max_inflight_messages || max_queued_messages || persistent_client_expiration ||
+           sys_interval || retain_available || max_keepalive || message_size_limit ||
+           max_packet_size || !extra_config.empty();
+}
+
+std::string broker_settings::directives() const {
+    std::string out;
+    const auto line = [&](const char* name, const std::string& value) {
+        out += name;
+        out += ' ';
+        out += value;
+        out += '\n';
+    };
+    if (max_inflight_messages) {
+        line("max_inflight_messages", std::to_string(*max_inflight_messages));
+    }
+    if (max_queued_messages) {
+        line("max_queued_messages", std::to_string(*max_queued_messages));
+    }
+    if (persistent_client_expiration) {
+        line("persistent_client_expiration", *persistent_client_expiration);
+    }
+    if (sys_interval) {
+        line("sys_interval", std::to_string(*sys_interval));
+    }
+    if (retain_available) {
+        line("retain_available", *retain_available ? "true" : "false");
+    }
+    if (max_keepalive) {
+        line("max_keepalive", std::to_string(*max_keepalive));
+    }
+    if (message_size_limit) {
+        line("message_size_limit", std::to_string(*message_size_limit));
+    }
+    if (max_packet_size) {
+        line("max_packet_size", std::to_string(*max_packet_size));
+    }
+    for (const auto& l : extra_config) {
+        out += l;
+        out += '\n';
+    }
+    return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // broker_process
 
-broker_process::broker_process(std::vector<std::string> extra_args) {
+namespace {
+
+broker_settings with_tern_args(std::vector<std::string> args) {
+    broker_settings s;
+    s.tern_args = std::move(args);
+    return s;
+}
+
+} // namespace
+
+broker_process::broker_process(std::vector<std::string> extra_args)
+    : broker_process(with_tern_args(std::move(extra_args))) {}
+
+broker_process::broker_process(broker_settings settings) {
     char pattern[] = "/tmp/tern-broker-test-XXXXXX";
     if (mkdtemp(pattern) == nullptr) {
         throw std::runtime_error("mkdtemp failed");
     }
     dir_ = pattern;
-    const std::string port_file = dir_ + "/port";
+    if (against_mosquitto()) {
+        start_mosquitto(settings);
+    } else {
+        start_tern(settings);
+    }
+}
+
+void broker_process::spawn(std::vector<std::string> args) {
     const std::string log_file = dir_ + "/broker.log";
-
-    std::vector<std::string> args{TERN_BINARY, "--port",    "0", "--port-file",
-                                  port_file,   "--threads", "2"};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-
+    exit_code_.reset();
     pid_ = fork();
     if (pid_ < 0) {
         throw std::runtime_error("fork failed");
     }
     if (pid_ == 0) {
-        const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);
             dup2(fd, STDOUT_FILENO);
@@ -82,6 +207,21 @@ broker_process::broker_process(std::vector<std::string> extra_args) {
         execv(argv[0], argv.data());
         _exit(127);
     }
+}
+
+void broker_process::start_tern(const broker_settings& settings) {
+    const std::string port_file = dir_ + "/port";
+    std::vector<std::string> args{tern_binary(), "--port",    "0", "--port-file",
+                                  port_file,     "--threads", "2"};
+    if (settings.any_config()) {
+        // The command line's --port 0 / --port-file override this listener.
+        const std::string config = dir_ + "/tern.conf";
+        write_file(config, "listener 0 127.0.0.1\nallow_anonymous true\n" + settings.directives());
+        args.push_back("-c");
+        args.push_back(config);
+    }
+    args.insert(args.end(), settings.tern_args.begin(), settings.tern_args.end());
+    spawn(std::move(args));
 
     // Bounded wait for the port file (written atomically by the broker once listening).
     const auto deadline = clock::now() + 10s;
@@ -96,9 +236,40 @@ broker_process::broker_process(std::vector<std::string> extra_args) {
         }
         std::this_thread::sleep_for(5ms);
     }
+    fail_start("tern");
+}
+
+void broker_process::start_mosquitto(const broker_settings& settings) {
+    const std::string config = dir_ + "/mosquitto.conf";
+    // Mosquitto cannot report an ephemeral port: pick a free one, and try again with another
+    // if someone else took it before Mosquitto bound it.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        port_ = pick_free_port();
+        write_file(config, "listener " + std::to_string(port_) +
+                               " 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                               "log_dest stderr\nlog_type all\n" +
+                               settings.directives());
+        spawn({mosquitto_binary(), "-c", config});
+        const auto deadline = clock::now() + 10s;
+        while (clock::now() < deadline && alive()) {
+            if (accepts_connections(port_)) {
+                return;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+        if (alive()) {
+            break; // running but not accepting: give up
+        }
+    }
+    fail_start("mosquitto");
+}
+
+void broker_process::fail_start(const char* name) {
     const std::string log_text = log();
     stop();
-    throw std::runtime_error("tern did not start; log:\n" + log_text);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    throw std::runtime_error(std::string(name) + " did not start; log:\n" + log_text);
 }
 
 broker_process::~broker_process() {
@@ -108,7 +279,13 @@ broker_process::~broker_process() {
     const bool sanitizer_report = text.find("Sanitizer") != std::string::npos ||
                                   text.find("runtime error:") != std::string::npos;
     if (code != 0 || sanitizer_report) {
-        FAIL_CHECK("tern exited with " << code << "; log:\n" << text);
+        FAIL_CHECK((against_mosquitto() ? "mosquitto" : "tern")
+                   << " exited with " << code << "; log:\n"
+                   << text);
+    }
+    if (std::getenv("TERN_TEST_KEEP_LOGS") != nullptr) {
+        WARN("broker log kept in " << dir_);
+        return;
     }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -152,6 +329,84 @@ std::string broker_process::log() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// properties
+
+properties::~properties() {
+    mosquitto_property_free_all(&list_);
+}
+
+properties::properties(properties&& other) noexcept : list_(std::exchange(other.list_, nullptr)) {}
+
+properties& properties::operator=(properties&& other) noexcept {
+    if (this != &other) {
+        mosquitto_property_free_all(&list_);
+        list_ = std::exchange(other.list_, nullptr);
+    }
+    return *this;
+}
+
+namespace {
+
+void check_added(int rc) {
+    if (rc != MOSQ_ERR_SUCCESS) {
+        throw std::runtime_error(std::string("mosquitto_property_add: ") + mosquitto_strerror(rc));
+    }
+}
+
+} // namespace
+
+properties& properties::add_byte(int id, std::uint8_t value) {
+    check_added(mosquitto_property_add_byte(&list_, id, value));
+    return *this;
+}
+
+properties& properties::add_int16(int id, std::uint16_t value) {
+    check_added(mosquitto_property_add_int16(&list_, id, value));
+    return *this;
+}
+
+properties& properties::add_int32(int id, std::uint32_t value) {
+    check_added(mosquitto_property_add_int32(&list_, id, value));
+    return *this;
+}
+
+properties& properties::add_varint(int id, std::uint32_t value) {
+    check_added(mosquitto_property_add_varint(&list_, id, value));
+    return *this;
+}
+
+properties& properties::add_string(int id, const std::string& value) {
+    check_added(mosquitto_property_add_string(&list_, id, value.c_str()));
+    return *this;
+}
+
+properties& properties::add_binary(int id, std::string_view value) {
+    check_added(mosquitto_property_add_binary(&list_, id, value.data(),
+                                              static_cast<std::uint16_t>(value.size())));
+    return *this;
+}
+
+properties& properties::add_user(const std::string& name, const std::string& value) {
+    check_added(mosquitto_property_add_string_pair(&list_, MQTT_PROP_USER_PROPERTY, name.c_str(),
+                                                   value.c_str()));
+    return *this;
+}
+
+properties properties::adopt(mosquitto_property* list) noexcept {
+    properties p;
+    p.list_ = list;
+    return p;
+}
+
+mosquitto_property* properties::copy() const {
+    mosquitto_property* out = nullptr;
+    if (list_ != nullptr) {
+        check_added(mosquitto_property_copy_all(&out, list_));
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // mqtt_client
 
 mqtt_client::mqtt_client(std::string id, int version, bool clean) : version_(version) {
@@ -174,13 +429,22 @@ mqtt_client::~mqtt_client() {
 }
 
 void mqtt_client::set_will(const std::string& topic, const std::string& payload, int qos,
-                           bool retain) {
-    mosquitto_will_set_v5(mosq_, topic.c_str(), static_cast<int>(payload.size()), payload.data(),
-                          qos, retain, nullptr);
+                           bool retain, const properties& props) {
+    mosquitto_property* owned = props.copy(); // libmosquitto takes ownership on success
+    const int rc = mosquitto_will_set_v5(mosq_, topic.c_str(), static_cast<int>(payload.size()),
+                                         payload.data(), qos, retain, owned);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        mosquitto_property_free_all(&owned);
+        throw std::runtime_error(std::string("mosquitto_will_set_v5: ") + mosquitto_strerror(rc));
+    }
 }
 
-int mqtt_client::connect(int port, int keep_alive) {
-    if (mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port, keep_alive, nullptr, nullptr) !=
+int mqtt_client::connect(int port, int keep_alive, const properties& props) {
+    connack_rc_.reset();
+    disconnect_rc_.reset();
+    session_present_ = false;
+    connack_props_ = properties();
+    if (mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port, keep_alive, nullptr, props.get()) !=
         MOSQ_ERR_SUCCESS) {
         return -1;
     }
@@ -188,9 +452,27 @@ int mqtt_client::connect(int port, int keep_alive) {
     return connack_rc_.value_or(-1);
 }
 
-int mqtt_client::subscribe(const std::string& filter, int qos, int v5_options) {
+std::optional<std::uint32_t> mqtt_client::connack_property(int id) const {
+    const mosquitto_property* list = connack_props_.get();
+    std::uint8_t u8 = 0;
+    std::uint16_t u16 = 0;
+    std::uint32_t u32 = 0;
+    if (mosquitto_property_read_byte(list, id, &u8, false) != nullptr) {
+        return u8;
+    }
+    if (mosquitto_property_read_int16(list, id, &u16, false) != nullptr) {
+        return u16;
+    }
+    if (mosquitto_property_read_int32(list, id, &u32, false) != nullptr) {
+        return u32;
+    }
+    return std::nullopt;
+}
+
+int mqtt_client::subscribe(const std::string& filter, int qos, int v5_options,
+                           const properties& props) {
     int mid = 0;
-    if (mosquitto_subscribe_v5(mosq_, &mid, filter.c_str(), qos, v5_options, nullptr) !=
+    if (mosquitto_subscribe_v5(mosq_, &mid, filter.c_str(), qos, v5_options, props.get()) !=
         MOSQ_ERR_SUCCESS) {
         return -1;
     }
@@ -216,16 +498,22 @@ bool mqtt_client::unsubscribe(const std::string& filter) {
         [&] { return std::find(unsubacks_.begin(), unsubacks_.end(), mid) != unsubacks_.end(); });
 }
 
-bool mqtt_client::publish(const std::string& topic, std::string_view payload, int qos,
-                          bool retain) {
+bool mqtt_client::publish(const std::string& topic, std::string_view payload, int qos, bool retain,
+                          const properties& props) {
     int mid = 0;
     if (mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
-                             payload.data(), qos, retain, nullptr) != MOSQ_ERR_SUCCESS) {
+                             payload.data(), qos, retain, props.get()) != MOSQ_ERR_SUCCESS) {
         return false;
     }
     return pump_until([&] {
-        return std::find(published_mids_.begin(), published_mids_.end(), mid) !=
-               published_mids_.end();
+        const auto it = std::find_if(published_.begin(), published_.end(),
+                                     [&](const auto& p) { return p.first == mid; });
+        if (it == published_.end()) {
+            return false;
+        }
+        last_publish_reason_ = it->second;
+        published_.erase(it);
+        return true;
     });
 }
 
@@ -242,8 +530,8 @@ bool mqtt_client::no_message_within(clock::duration window) {
     return !pump_until([&] { return !messages_.empty(); }, window);
 }
 
-void mqtt_client::disconnect() {
-    mosquitto_disconnect_v5(mosq_, 0, nullptr);
+void mqtt_client::disconnect(int reason) {
+    mosquitto_disconnect_v5(mosq_, reason, nullptr);
     pump_until([&] { return !connected_; });
 }
 
@@ -253,6 +541,13 @@ void mqtt_client::drop_connection() {
         ::shutdown(fd, SHUT_RDWR);
     }
     pump_until([&] { return !connected_; }, 1s);
+}
+
+void mqtt_client::pump_once(int timeout_ms) {
+    const int rc = mosquitto_loop(mosq_, timeout_ms, 1);
+    if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) {
+        connected_ = false;
+    }
 }
 
 bool mqtt_client::pump_until(const std::function<bool()>& done, clock::duration timeout) {
@@ -273,18 +568,37 @@ bool mqtt_client::pump_until(const std::function<bool()>& done, clock::duration 
     return true;
 }
 
-void mqtt_client::on_connect(mosquitto*, void* obj, int rc, int, const mosquitto_property* props) {
+bool pump_all(std::initializer_list<mqtt_client*> clients, const std::function<bool()>& done,
+              clock::duration timeout) {
+    const auto deadline = clock::now() + timeout;
+    while (!done()) {
+        if (clock::now() >= deadline) {
+            return false;
+        }
+        for (auto* c : clients) {
+            c->pump_once(1);
+        }
+    }
+    return true;
+}
+
+void mqtt_client::on_connect(mosquitto*, void* obj, int rc, int flags,
+                             const mosquitto_property* props) {
     auto* self = static_cast<mqtt_client*>(obj);
     self->connack_rc_ = rc;
     self->connected_ = rc == 0;
-    for (const mosquitto_property* p = props; p != nullptr; p = mosquitto_property_next(p)) {
-        char* value = nullptr;
-        if (mosquitto_property_read_string(p, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, &value,
-                                           false) != nullptr &&
-            value != nullptr) {
-            self->assigned_id_ = value;
-            std::free(value);
-        }
+    self->session_present_ = (flags & 0x01) != 0;
+    mosquitto_property* copy = nullptr;
+    if (props != nullptr) {
+        mosquitto_property_copy_all(&copy, props);
+    }
+    self->connack_props_ = properties::adopt(copy);
+    char* value = nullptr;
+    if (mosquitto_property_read_string(props, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, &value,
+                                       false) != nullptr &&
+        value != nullptr) {
+        self->assigned_id_ = value;
+        std::free(value);
     }
 }
 
@@ -294,18 +608,73 @@ void mqtt_client::on_disconnect(mosquitto*, void* obj, int rc, const mosquitto_p
     self->disconnect_rc_ = rc;
 }
 
-void mqtt_client::on_publish(mosquitto*, void* obj, int mid, int, const mosquitto_property*) {
-    static_cast<mqtt_client*>(obj)->published_mids_.push_back(mid);
+void mqtt_client::on_publish(mosquitto*, void* obj, int mid, int reason,
+                             const mosquitto_property*) {
+    static_cast<mqtt_client*>(obj)->published_.emplace_back(mid, reason);
 }
 
 void mqtt_client::on_message(mosquitto*, void* obj, const mosquitto_message* msg,
-                             const mosquitto_property*) {
+                             const mosquitto_property* props) {
     received_message m;
     m.topic = msg->topic;
     m.payload.assign(static_cast<const char*>(msg->payload),
                      static_cast<std::size_t>(msg->payloadlen));
     m.qos = msg->qos;
     m.retain = msg->retain;
+    m.mid = msg->mid;
+    for (const mosquitto_property* p = props; p != nullptr; p = mosquitto_property_next(p)) {
+        const int id = mosquitto_property_identifier(p);
+        char* name = nullptr;
+        char* value = nullptr;
+        void* data = nullptr;
+        std::uint16_t len = 0;
+        std::uint8_t u8 = 0;
+        std::uint16_t u16 = 0;
+        std::uint32_t u32 = 0;
+        switch (id) {
+        case MQTT_PROP_USER_PROPERTY:
+            if (mosquitto_property_read_string_pair(p, id, &name, &value, false) != nullptr) {
+                m.user_properties.emplace_back(name, value);
+            }
+            break;
+        case MQTT_PROP_CONTENT_TYPE:
+        case MQTT_PROP_RESPONSE_TOPIC:
+            if (mosquitto_property_read_string(p, id, &value, false) != nullptr) {
+                (id == MQTT_PROP_CONTENT_TYPE ? m.content_type : m.response_topic) = value;
+            }
+            break;
+        case MQTT_PROP_CORRELATION_DATA:
+            if (mosquitto_property_read_binary(p, id, &data, &len, false) != nullptr) {
+                m.correlation_data = std::string(static_cast<const char*>(data), len);
+            }
+            break;
+        case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR:
+            if (mosquitto_property_read_byte(p, id, &u8, false) != nullptr) {
+                m.payload_format = u8;
+            }
+            break;
+        case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL:
+            if (mosquitto_property_read_int32(p, id, &u32, false) != nullptr) {
+                m.message_expiry = u32;
+            }
+            break;
+        case MQTT_PROP_SUBSCRIPTION_IDENTIFIER:
+            if (mosquitto_property_read_varint(p, id, &u32, false) != nullptr) {
+                m.subscription_ids.push_back(u32);
+            }
+            break;
+        case MQTT_PROP_TOPIC_ALIAS:
+            if (mosquitto_property_read_int16(p, id, &u16, false) != nullptr) {
+                m.topic_alias = u16;
+            }
+            break;
+        default:
+            break;
+        }
+        std::free(name);
+        std::free(value);
+        std::free(data);
+    }
     static_cast<mqtt_client*>(obj)->messages_.push_back(std::move(m));
 }
 
@@ -339,7 +708,14 @@ raw_socket::raw_socket(int port) {
 }
 
 raw_socket::~raw_socket() {
-    ::close(fd_);
+    close();
+}
+
+void raw_socket::close() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
 }
 
 bool raw_socket::send(const std::vector<std::uint8_t>& bytes) {
@@ -449,6 +825,10 @@ std::vector<std::uint8_t> hex(std::string_view text) {
         }
     }
     return out;
+}
+
+void let_time_pass(clock::duration duration) {
+    std::this_thread::sleep_for(duration);
 }
 
 std::string make_payload(std::size_t size, unsigned seed) {
