@@ -322,6 +322,26 @@ struct broker::impl {
             a->close(ignored);
         }
         signals.cancel(ignored);
+        // Phase 1 on every worker: the wills of every connection and every delayed will go out
+        // (the connections are about to close without a DISCONNECT from their clients, and the
+        // in-memory sessions end with the process [MQTT-3.1.2-8]). Phase 2 starts once every
+        // worker has routed its wills, so each will reaches the other workers' clients before
+        // their DISCONNECT 0x8B.
+        for (auto& w : state.workers) {
+            asio::post(w->ctx, [this, wp = w.get()] {
+                publish_wills_for_shutdown(*wp);
+                asio::post(main_ctx, [this] {
+                    if (++wills_published == state.workers.size()) {
+                        disconnect_all();
+                    }
+                });
+            });
+        }
+        asio::co_spawn(main_ctx, shutdown_deadline(), log_failure("shutdown"));
+    }
+
+    /// main_ctx only: phase 2 of shutdown.
+    void disconnect_all() {
         for (auto& w : state.workers) {
             asio::post(w->ctx, [this, wp = w.get()] {
                 wp->stopping = true;
@@ -342,7 +362,6 @@ struct broker::impl {
         }
         // Each worker's run() returns once its connections have closed.
         guards.clear();
-        asio::co_spawn(main_ctx, shutdown_deadline(), log_failure("shutdown"));
     }
 
     asio::awaitable<void> shutdown_deadline() {
@@ -379,6 +398,7 @@ struct broker::impl {
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
     std::atomic<std::uint16_t> port{0};
     bool shutting_down = false;
+    std::size_t wills_published = 0;
     std::size_t finished_workers = 0;
 };
 

@@ -493,6 +493,7 @@ private:
             directive{"use_identity_as_username", &parser::on_use_identity_as_username},
             directive{"user", &parser::on_user},
             directive{"worker_threads", &parser::on_worker_threads},
+            directive{"connect_timeout", &parser::on_connect_timeout},
         };
         for (const auto& d : directives) {
             if (d.name == l.name) {
@@ -686,6 +687,9 @@ private:
     void on_user(const line& l) { set_once(l, cfg_.user, text(l, "a user name"), ""); }
     void on_worker_threads(const line& l) {
         cfg_.worker_threads = integer_as<std::size_t>(l, 0, 1024);
+    }
+    void on_connect_timeout(const line& l) {
+        cfg_.connect_timeout = std::chrono::seconds(integer_as<std::uint32_t>(l, 1, 3600));
     }
 
     void on_shared_subscription_strategy(const line& l) {

@@ -1008,8 +1008,32 @@ void connection::take_over() {
     disconnect_with(mqtt::reason_code::session_taken_over);
 }
 
+void publish_wills_for_shutdown(worker& w) {
+    std::vector<std::shared_ptr<connection>> all;
+    for (const auto& [key, c] : w.connections) {
+        all.push_back(c);
+    }
+    for (const auto& c : all) {
+        c->publish_will_now();
+    }
+    for (auto& [key, s] : w.sessions) {
+        if (s->pending_will) {
+            auto will = std::move(s->pending_will);
+            publish_internal(w, will, key, s->client_id());
+        }
+    }
+    flush_writes(w);
+}
+
+void connection::publish_will_now() {
+    if (will_ && !will_discarded_ && session_ != nullptr) {
+        publish_internal(owner_, will_, session_->handle->key, client_id_);
+    }
+    will_discarded_ = true; // published once, here
+}
+
 void connection::shut_down() {
-    will_discarded_ = true; // nobody is left to receive it
+    will_discarded_ = true; // phase 1 published it
     disconnect_with(mqtt::reason_code::server_shutting_down);
 }
 

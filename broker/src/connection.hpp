@@ -38,6 +38,10 @@ void end_session(worker& w, session& s);
 /// Once a second per worker: delayed wills that are due, offline sessions that expired.
 void sweep_sessions(worker& w);
 
+/// Shutdown, phase 1, on `w`: publishes the will of every connection and every delayed will of
+/// an offline session (they all end now).
+void publish_wills_for_shutdown(worker& w);
+
 /// Starts the writes of every connection of `w` that queued frames in the current handler.
 /// Handlers that may queue (reads, inbox drains) call it last; a posted call is the fallback
 /// for every other path.
@@ -75,7 +79,9 @@ public:
     /// detached and v5 gets DISCONNECT 0x8E.
     void take_over();
 
-    /// The broker is stopping: v5 gets DISCONNECT 0x8B Server shutting down; no will.
+    /// The broker is stopping: publishes the will (phase 1, see publish_wills_for_shutdown).
+    void publish_will_now();
+    /// The broker is stopping (phase 2): v5 gets DISCONNECT 0x8B Server shutting down.
     void shut_down();
 
     // Used by the session to send.

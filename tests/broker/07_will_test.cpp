@@ -242,3 +242,24 @@ TEST_CASE("a will with RETAIN is stored as a retained message", "[broker][will][
     CHECK(m->payload == "last words");
     CHECK(m->retain);
 }
+
+// [MQTT-3.1.2-8]: the server closing the connection (here: shutting down) is not a DISCONNECT
+// from the client, so the will goes out, and reaches the clients still connected before their
+// own DISCONNECT 0x8B.
+TEST_CASE("SIGTERM publishes the wills of connected clients before disconnecting everyone",
+          "[broker][will][shutdown][tern]") {
+    TERN_ONLY_TEST("mosquitto does not publish wills when it shuts down");
+    broker_process broker;
+    mqtt_client watcher("will-watcher", MQTT_PROTOCOL_V5);
+    REQUIRE(watcher.connect(broker.port()) == 0);
+    REQUIRE(watcher.subscribe("will/#", 1) == 1);
+    mqtt_client owner("will-owner", MQTT_PROTOCOL_V311);
+    owner.set_will("will/owner", "bye", 1, false);
+    REQUIRE(owner.connect(broker.port()) == 0);
+
+    CHECK(broker.stop() == 0);
+    const auto m = watcher.next_message();
+    REQUIRE(m);
+    CHECK(m->topic == "will/owner");
+    CHECK(m->payload == "bye");
+}

@@ -376,6 +376,7 @@ TEST_CASE("every general directive, happy path", "[config]") {
                             "pid_file /run/tern/tern.pid\n"
                             "user mosquitto\n"
                             "worker_threads 4\n"
+                            "connect_timeout 3\n"
                             "shared_subscription_strategy least_inflight\n"
                             "shared_subscription_strategy sensors topic_hash\n");
     CHECK(c.allow_anonymous);
@@ -393,6 +394,7 @@ TEST_CASE("every general directive, happy path", "[config]") {
     CHECK(c.pid_file == "/run/tern/tern.pid");
     CHECK(c.user == "mosquitto");
     CHECK(c.worker_threads == 4);
+    CHECK(c.connect_timeout == std::chrono::seconds(3));
     CHECK(c.shared_subscription_strategy == share_strategy::least_inflight);
     REQUIRE(c.group_strategies.size() == 1);
     CHECK(c.group_strategies[0].first == "sensors");
@@ -932,7 +934,7 @@ TEST_CASE("-c FILE: the file, then the command line on top", "[config][cli]") {
     }
 }
 
-TEST_CASE("--test-config reports and never runs", "[config][cli]") {
+TEST_CASE("the --test-config flag reports and never runs", "[config][cli]") {
     temp_dir dir;
     const auto good = dir.write("good.conf", "listener 1883\nallow_anonymous true\n");
     const auto bad = dir.write("bad.conf", "listener 1883\nallow_anonymous true\nfoo 1\n");
