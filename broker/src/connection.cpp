@@ -462,7 +462,11 @@ void connection::handle(mqtt::received_packet& packet) {
 void connection::refuse_connect(mqtt::reason_code reason, std::string_view why) {
     log(log_level::info, "{}: CONNECT refused: {} ({})", peer_, why, mqtt::to_string(reason));
     connect_received_ = true; // nothing more is read
-    send(mqtt::connack{false, reason, {}});
+    mqtt::connack ack{false, reason, {}};
+    if (v5()) {
+        ack.props.reason_string = why; // CONNACK may always carry one [MQTT-3.1.2-29]
+    }
+    send(ack);
     close_after_flush();
 }
 
@@ -501,6 +505,7 @@ void connection::on_connect(const mqtt::connect& c,
         client_id_ = std::string(c.client_id);
     }
     keep_alive_ = c.keep_alive;
+    problem_information_ = c.props.request_problem_information.value_or(1) != 0;
     if (keep_alive_ > cfg.max_keepalive || (keep_alive_ == 0 && cfg.max_keepalive < 65535)) {
         if (!v5()) {
             // 3.1.1 cannot be told another keep-alive: refused like mosquitto does.
@@ -660,11 +665,13 @@ void connection::on_publish(mqtt::publish& p,
         return;
     }
     auto reason = mqtt::reason_code::success;
+    std::string_view reason_text;
     if (cfg.message_size_limit != 0 && p.payload.size() > cfg.message_size_limit) {
         // mosquitto's behaviour: the message is dropped, the flow still completes.
         log(log_level::info, "{}: PUBLISH on '{}' with {} bytes over message_size_limit, dropped",
             describe(), p.topic, p.payload.size());
         reason = mqtt::reason_code::implementation_specific_error;
+        reason_text = "payload larger than message_size_limit";
     } else {
         auto m = std::make_shared<message>();
         if (!aliased_topic.empty()) {
@@ -695,15 +702,25 @@ void connection::on_publish(mqtt::publish& p,
     switch (p.qos) {
     case mqtt::qos::at_most_once:
         break;
-    case mqtt::qos::at_least_once:
-        send(mqtt::puback{p.packet_id, reason, {}});
+    case mqtt::qos::at_least_once: {
+        mqtt::puback ack{p.packet_id, reason, {}};
+        if (v5() && problem_information_ && !reason_text.empty()) {
+            ack.props.reason_string = reason_text;
+        }
+        send(ack);
         break;
-    case mqtt::qos::exactly_once:
+    }
+    case mqtt::qos::exactly_once: {
         if (!mqtt::is_failure(reason)) {
             session_->inbound_qos2.insert(p.packet_id);
         }
-        send(mqtt::pubrec{p.packet_id, reason, {}});
+        mqtt::pubrec ack{p.packet_id, reason, {}};
+        if (v5() && problem_information_ && !reason_text.empty()) {
+            ack.props.reason_string = reason_text;
+        }
+        send(ack);
         break;
+    }
     }
 }
 
@@ -767,6 +784,9 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
         if (mqtt::is_failure(reason)) {
             log(log_level::info, "{}: subscription to '{}' refused: {}", describe(), sub.filter,
                 mqtt::to_string(reason));
+            if (v5() && problem_information_ && !ack.props.reason_string) {
+                ack.props.reason_string = mqtt::to_string(reason); // the first refusal
+            }
         }
         ack.reasons.push_back(reason);
     }
@@ -937,6 +957,26 @@ void connection::send_pubrel(std::uint16_t packet_id) {
 }
 
 void connection::send(const mqtt::packet& p) {
+    auto size = mqtt::encoded_size(p, version_);
+    if (size && *size > client_max_packet_size_) {
+        // [MQTT-3.1.2-25]: drop the Reason String (and User Properties) rather than exceed the
+        // client's Maximum Packet Size; what is left is small enough for any legal maximum.
+        auto lean = p;
+        std::visit(
+            [](auto& packet) {
+                if constexpr (requires { packet.props.reason_string; }) {
+                    packet.props.reason_string.reset();
+                    packet.props.user_properties.clear();
+                }
+            },
+            lean);
+        send_encoded(lean);
+        return;
+    }
+    send_encoded(p);
+}
+
+void connection::send_encoded(const mqtt::packet& p) {
     const auto size = mqtt::encoded_size(p, version_);
     if (!size) {
         // Only a bug can get here: every packet we build is encodable.
@@ -980,12 +1020,16 @@ void connection::fail(boost::system::error_code ec) {
     if (!mqtt::is_allowed_in(reason, mqtt::packet_type::disconnect)) {
         reason = mqtt::reason_code::unspecified_error;
     }
-    disconnect_with(reason);
+    disconnect_with(reason, ec.message());
 }
 
-void connection::disconnect_with(mqtt::reason_code reason) {
+void connection::disconnect_with(mqtt::reason_code reason, std::string_view why) {
     if (connected_ && v5() && !closing_) {
-        send(mqtt::disconnect{reason, {}});
+        mqtt::disconnect d{reason, {}};
+        if (!why.empty()) {
+            d.props.reason_string = why; // DISCONNECT may always carry one
+        }
+        send(d);
         close_after_flush();
     } else {
         close();

@@ -137,15 +137,17 @@ private:
     /// Finds or fetches the session of client_id_ after an accepted CONNECT.
     void claim_session(bool clean_start);
 
-    /// Encodes `p` for this connection's version and queues it.
+    /// Encodes `p` for this connection's version and queues it (without its Reason String when
+    /// that would exceed the client's Maximum Packet Size).
     void send(const protocol::packet& p);
+    void send_encoded(const protocol::packet& p);
     void enqueue(frame f);
 
     /// Closes because of `ec` (codec error or reason code): logs one line, sends v5 DISCONNECT
     /// with the matching reason code when the connection was established, then closes.
     void fail(boost::system::error_code ec);
     /// v5 established: queue DISCONNECT(`reason`) and close once it is written; else close.
-    void disconnect_with(protocol::reason_code reason);
+    void disconnect_with(protocol::reason_code reason, std::string_view why = {});
     /// Stops reading and closes the socket once the queue is written (bounded by the watchdog).
     void close_after_flush();
     /// Closes the socket now. Idempotent; runs finish() once.
@@ -179,6 +181,9 @@ private:
     bool assigned_id_ = false;
     std::uint16_t keep_alive_ = 0;
     bool keep_alive_changed_ = false;
+    /// v5 Request Problem Information: 0 forbids Reason Strings except in CONNACK and
+    /// DISCONNECT [MQTT-3.1.2-29].
+    bool problem_information_ = true;
     std::uint32_t requested_expiry_ = 0;
     message_ptr will_;
     std::uint32_t will_delay_ = 0;
