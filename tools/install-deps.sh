@@ -11,7 +11,8 @@ packages=(
     clang libclang-rt-14-dev          # fuzz preset (libFuzzer) and sanitizer runtimes
     clang-format git python3 valgrind # format check; bench table, chart and instruction counts
     libboost1.81-dev                  # Asio, Beast, System (header-only parts)
-    libssl-dev                        # TLS / mTLS
+    libssl-dev openssl                # TLS / mTLS; the CLI makes test certificates
+    time                              # /usr/bin/time in bench/compare.sh
     libfmt-dev nlohmann-json3-dev
     catch2 libbenchmark-dev
     # Independent MQTT peers used by the tests, so a codec bug cannot hide on both sides.
