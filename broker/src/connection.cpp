@@ -326,11 +326,16 @@ void connection::schedule_write() {
 }
 
 void flush_writes(worker& w) {
-    // start_write() never queues frames of other connections, so the list cannot grow here.
-    for (auto& c : w.pending_writes) {
-        c->start_write();
+    // start_write() can close a connection whose session then ends and publishes a will,
+    // which queues frames on other connections: take the list out before walking it.
+    std::vector<std::shared_ptr<connection>> batch;
+    while (!w.pending_writes.empty()) {
+        batch.swap(w.pending_writes);
+        for (auto& c : batch) {
+            c->start_write();
+        }
+        batch.clear();
     }
-    w.pending_writes.clear();
 }
 
 void connection::start_write() {
