@@ -82,11 +82,14 @@ void receive_session(worker& w, std::unique_ptr<session> sp, const handover_requ
         }
         handle_handover(w, next);
     } else if (waiting && !waiting->closing()) {
-        if (req.clean_start) {
+        // A session with expiry 0 ended with the connection just taken over, even if that
+        // connection's DISCONNECT had not been processed yet when the new CONNECT arrived.
+        const bool resumable = !req.clean_start && s.expiry_interval != 0;
+        if (!resumable) {
             s.clear(); // [MQTT-3.1.2-4]: Clean Start discards the existing session
             s.pending_will.reset();
         }
-        waiting->attach(s, !req.clean_start);
+        waiting->attach(s, resumable);
     } else if (s.expiry_interval == 0) {
         // The client gave up before its session arrived, and the session ends with it.
         end_session(w, s);
