@@ -346,43 +346,83 @@ void connection::start_write() {
     if (write_in_flight_ || closed_) {
         return;
     }
-    if (queue_.empty()) {
-        if (closing_) {
-            close(); // everything written: the graceful close completes here
+    // Write synchronously while the (non-blocking) socket takes the bytes, and wait for
+    // writability only when it is full. asio::async_write would split a long gather list into
+    // 16–64-buffer pieces, each of them completing through the back of the worker's queue,
+    // behind every publisher's 64 KiB read: a busy worker then fed one subscriber a few
+    // messages per pass.
+    for (;;) {
+        if (write_pos_ == write_buffers_.size()) {
+            if (queue_.empty()) {
+                if (closing_) {
+                    close(); // everything written: the graceful close completes here
+                }
+                return;
+            }
+            writing_.swap(queue_);
+            queued_bytes_ = 0;
+            write_buffers_.clear();
+            write_pos_ = 0;
+            for (const auto& f : writing_) {
+                write_buffers_.emplace_back(asio::buffer(f.head.data(), f.head.size()));
+                if (!f.payload.empty()) {
+                    write_buffers_.emplace_back(asio::buffer(f.payload.data(), f.payload.size()));
+                }
+            }
         }
-        return;
-    }
-    writing_.swap(queue_);
-    queued_bytes_ = 0;
-    write_buffers_.clear();
-    for (const auto& f : writing_) {
-        write_buffers_.emplace_back(asio::buffer(f.head.data(), f.head.size()));
-        if (!f.payload.empty()) {
-            write_buffers_.emplace_back(asio::buffer(f.payload.data(), f.payload.size()));
+        while (write_pos_ < write_buffers_.size()) {
+            const std::span<const asio::const_buffer> rest(write_buffers_.data() + write_pos_,
+                                                           write_buffers_.size() - write_pos_);
+            boost::system::error_code ec;
+            std::size_t n = socket_.write_some(rest, ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                write_in_flight_ = true;
+                socket_.async_wait(asio::socket_base::wait_write,
+                                   [self = shared_from_this()](const boost::system::error_code& e) {
+                                       self->write_in_flight_ = false;
+                                       if (e) {
+                                           self->close();
+                                           return;
+                                       }
+                                       self->start_write();
+                                   });
+                return;
+            }
+            if (ec) {
+                if (!closed_) {
+                    log(log_level::debug, "{}: write failed ({})", describe(), ec.message());
+                }
+                close();
+                return;
+            }
+            owner_.counters.add(owner_.counters.bytes_sent, n);
+            while (n > 0 && write_pos_ < write_buffers_.size()) {
+                auto& b = write_buffers_[write_pos_];
+                if (n >= b.size()) {
+                    n -= b.size();
+                    ++write_pos_;
+                } else {
+                    b += n;
+                    n = 0;
+                }
+            }
+        }
+        finish_batch();
+        if (closed_) {
+            return;
         }
     }
-    write_in_flight_ = true;
-    asio::async_write(socket_, write_buffers_,
-                      [self = shared_from_this()](const boost::system::error_code& ec,
-                                                  std::size_t n) { self->on_written(ec, n); });
 }
 
-void connection::on_written(boost::system::error_code ec, std::size_t n) {
-    write_in_flight_ = false;
+void connection::finish_batch() {
     writing_.clear();
+    write_buffers_.clear();
+    write_pos_ = 0;
     if (writing_.capacity() > 64) {
         // A burst is over: give the memory back rather than keep it per connection.
         writing_ = {};
         write_buffers_ = {};
     }
-    if (ec) {
-        if (!closed_) {
-            log(log_level::debug, "{}: write failed ({})", describe(), ec.message());
-        }
-        close();
-        return;
-    }
-    owner_.counters.add(owner_.counters.bytes_sent, n);
     if (queued_bytes_ < backlog_low_watermark && !closing_) {
         if (session_ != nullptr) {
             session_->send_queued(); // QoS 0 that waited for room
@@ -390,11 +430,6 @@ void connection::on_written(boost::system::error_code ec, std::size_t n) {
         if (read_paused_) {
             resume_reading();
         }
-    }
-    if (!queue_.empty()) {
-        start_write();
-    } else if (closing_) {
-        close();
     }
 }
 

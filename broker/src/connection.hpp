@@ -115,7 +115,8 @@ private:
     void schedule_write();
     friend void flush_writes(worker& w);
     void start_write();
-    void on_written(boost::system::error_code ec, std::size_t n);
+    /// A whole batch is written: release its frames, refill from the session, resume reading.
+    void finish_batch();
 
     /// Decodes and handles packets from `input` until it is used up, an error closes the
     /// connection, or CONNECT was accepted and the session is not attached yet (then the rest
@@ -192,9 +193,10 @@ private:
     std::vector<frame> queue_;   ///< frames waiting for the next write
     std::vector<frame> writing_; ///< frames of the write in flight
     std::vector<boost::asio::const_buffer> write_buffers_;
+    std::size_t write_pos_ = 0; ///< first buffer of write_buffers_ not fully written
     bool read_armed_ = false;
-    bool read_paused_ = false; ///< back-pressure: not reading until the backlog drains
-    bool write_in_flight_ = false;
+    bool read_paused_ = false;     ///< back-pressure: not reading until the backlog drains
+    bool write_in_flight_ = false; ///< waiting for the socket to become writable
     bool write_scheduled_ = false;
     std::size_t queued_bytes_ = 0;
     std::uint16_t receive_maximum_ = 65535;             ///< the client's Receive Maximum
