@@ -1139,12 +1139,15 @@ void connection::close() {
     if (closed_) {
         return;
     }
+    auto self = shared_from_this(); // finish() drops the worker's reference
     closed_ = true;
     closing_ = true;
+    // The session ends (and its client id is released) before the client can see the socket
+    // close: a client that reconnects the moment it sees EOF finds its session state settled.
+    finish();
     boost::system::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored); // cancels the pending wait and write: their handlers see closed_
-    finish();
 }
 
 void connection::finish_session() {
