@@ -4,6 +4,8 @@ add_library(tern_warnings INTERFACE)
 add_library(tern::warnings ALIAS tern_warnings)
 target_compile_options(tern_warnings INTERFACE
     -Wall -Wextra -Wconversion -Wsign-conversion -Wshadow -pedantic
+    # Clang checks the TERN_GUARDED_BY / TERN_REQUIRES annotations (core/thread_annotations.hpp).
+    $<$<CXX_COMPILER_ID:Clang>:-Wthread-safety>
     $<$<BOOL:${TERN_WERROR}>:-Werror>)
 
 # Sanitizers are chosen by the preset and reach every target through tern::sanitize, which each

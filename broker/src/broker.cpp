@@ -5,7 +5,8 @@
 #include "session.hpp"
 #include "shared_state.hpp"
 
-#include <tern/broker/log.hpp>
+#include <tern/core/log.hpp>
+#include <tern/net/tcp_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +29,9 @@
 #include <thread>
 
 namespace tern::broker {
+
+using core::log;
+using core::log_level;
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -94,8 +98,9 @@ std::uint32_t effective_max_packet_size(const broker_config& c) {
 
 } // namespace
 
-shared_state::shared_state(broker_config c)
-    : config(std::move(c)), subscriptions(config.shared_subscription_strategy),
+shared_state::shared_state(broker_config c, broker_services services)
+    : config(std::move(c)), clock(*services.clock),
+      subscriptions(config.shared_subscription_strategy),
       store(std::make_unique<memory_session_store>()),
       max_packet_size(effective_max_packet_size(config)) {
     for (const auto& [group, strategy] : config.group_strategies) {
@@ -144,7 +149,7 @@ std::size_t session_directory::size() const {
 /// Thread contract: everything but `state.workers[i]->ctx`, `port` and stop() is touched only
 /// by the thread running main_ctx (the caller of run()).
 struct broker::impl {
-    explicit impl(broker_config config) : state(std::move(config)) {
+    impl(broker_config config, broker_services services) : state(std::move(config), services) {
         std::size_t threads = state.config.worker_threads;
         if (threads == 0) {
             threads = default_thread_count();
@@ -221,7 +226,8 @@ struct broker::impl {
                 if (w.stopping) {
                     return; // the socket's destructor closes it
                 }
-                auto c = std::make_shared<connection>(w, std::move(s), key);
+                auto c = std::make_shared<connection>(
+                    w, std::make_unique<net::tcp_transport>(std::move(s)), key);
                 w.connections.emplace(key, c);
                 c->start();
             });
@@ -244,7 +250,7 @@ struct broker::impl {
             for (const auto& [key, c] : w.connections) {
                 all.push_back(c);
             }
-            const auto now = std::chrono::steady_clock::now();
+            const auto now = w.state.clock.now();
             for (const auto& c : all) {
                 c->check_deadline(now);
             }
@@ -280,9 +286,9 @@ struct broker::impl {
             bytes_out += x->counters.bytes_sent.load(std::memory_order_relaxed);
             dropped += x->counters.publish_dropped.load(std::memory_order_relaxed);
         }
-        const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::steady_clock::now() - state.started)
-                                .count();
+        const auto uptime =
+            std::chrono::duration_cast<std::chrono::seconds>(state.clock.now() - state.started)
+                .count();
         const auto connected = state.connection_count.load();
         const auto total = state.directory.size();
         const std::pair<std::string_view, std::string> values[] = {
@@ -305,7 +311,9 @@ struct broker::impl {
             {"$SYS/broker/retained messages/count", fmt::format("{}", state.retained.size())},
         };
         for (const auto& [topic, value] : values) {
-            publish_internal(w, make_owned_message(topic, value, protocol::qos::at_most_once, true),
+            publish_internal(w,
+                             make_owned_message(topic, value, protocol::qos::at_most_once, true,
+                                                state.clock.now()),
                              0, {});
         }
     }
@@ -402,7 +410,8 @@ struct broker::impl {
     std::size_t finished_workers = 0;
 };
 
-broker::broker(broker_config config) : impl_(std::make_unique<impl>(std::move(config))) {
+broker::broker(broker_config config, broker_services services)
+    : impl_(std::make_unique<impl>(std::move(config), services)) {
     impl_->listen();
 }
 

@@ -2,7 +2,7 @@
 
 #include "router.hpp"
 
-#include <tern/broker/log.hpp>
+#include <tern/core/log.hpp>
 #include <tern/protocol/encoder.hpp>
 #include <tern/protocol/error.hpp>
 #include <tern/protocol/topic.hpp>
@@ -17,6 +17,9 @@
 #include <utility>
 
 namespace tern::broker {
+
+using core::log;
+using core::log_level;
 
 namespace asio = boost::asio;
 namespace mqtt = tern::protocol;
@@ -38,16 +41,6 @@ constexpr std::uint16_t inbound_alias_maximum = 64;
 constexpr std::uint16_t outbound_alias_cap = 64;
 /// A SUBSCRIBE User Property naming the member's weight in a shared group (Tern extension).
 constexpr std::string_view weight_property = "share-weight";
-
-std::string peer_name(const asio::ip::tcp::socket& socket) {
-    boost::system::error_code ec;
-    const auto ep = socket.remote_endpoint(ec);
-    if (ec) {
-        return "?";
-    }
-    return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
-                                : fmt::format("{}:{}", ep.address().to_string(), ep.port());
-}
 
 std::size_t frame_size(std::size_t head, std::string_view payload) {
     return head + payload.size();
@@ -114,7 +107,7 @@ void handle_handover(worker& w, const handover_request& req) {
     session& s = *it->second;
     if (s.conn != nullptr) {
         s.conn->take_over(); // detaches the session
-        s.offline_since = steady::now();
+        s.offline_since = w.state.clock.now();
     }
     // [MQTT-3.1.3-9]: a delayed will is not sent when a new connection resumes the session.
     s.pending_will.reset();
@@ -155,7 +148,7 @@ void end_session(worker& w, session& s) {
 }
 
 void sweep_sessions(worker& w) {
-    const auto now = steady::now();
+    const auto now = w.state.clock.now();
     std::vector<session*> expired;
     for (auto& [key, sp] : w.sessions) {
         session& s = *sp;
@@ -180,9 +173,10 @@ void sweep_sessions(worker& w) {
 // ---------------------------------------------------------------------------------------------
 // connection
 
-connection::connection(worker& owner, asio::ip::tcp::socket socket, std::uint64_t key)
-    : owner_(owner), state_(owner.state), socket_(std::move(socket)), key_(key),
-      peer_(peer_name(socket_)), deadline_(steady::now() + owner.state.config.connect_timeout),
+connection::connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key)
+    : owner_(owner), state_(owner.state), transport_(std::move(transport)), key_(key),
+      peer_(transport_->peer().address),
+      deadline_(owner.state.clock.now() + owner.state.config.connect_timeout),
       decoder_(mqtt::decode_options{mqtt::protocol_version::v5,
                                     owner.state.config.max_connect_packet_size,
                                     mqtt::receiver_role::server}) {}
@@ -190,9 +184,6 @@ connection::connection(worker& owner, asio::ip::tcp::socket socket, std::uint64_
 connection::~connection() = default;
 
 void connection::start() {
-    boost::system::error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-    socket_.non_blocking(true, ignored);
     owner_.counters.add(owner_.counters.connections, 1);
     log(log_level::debug, "{}: accepted on worker {}", peer_, owner_.index);
     arm_read();
@@ -208,14 +199,36 @@ void connection::arm_read() {
         return;
     }
     read_armed_ = true;
-    socket_.async_wait(asio::socket_base::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->read_armed_ = false;
-                           self->on_readable(ec);
-                       });
+    transport_->wait_readable([self = shared_from_this()](const boost::system::error_code& ec) {
+        self->read_armed_ = false;
+        self->on_readable(ec);
+    });
+}
+
+void connection::fail_unexpected(const char* what) noexcept {
+    // A bug or an allocation failure in one connection's handler must not take the worker (and
+    // every other connection pinned to it) down with it.
+    try {
+        log(log_level::error, "{}: internal error ({}), closing the connection", describe(), what);
+    } catch (...) {
+    }
+    try {
+        close();
+    } catch (...) {
+    }
 }
 
 void connection::on_readable(boost::system::error_code ec) {
+    try {
+        read_and_handle(ec);
+    } catch (const std::exception& e) {
+        fail_unexpected(e.what());
+    } catch (...) {
+        fail_unexpected("unknown exception");
+    }
+}
+
+void connection::read_and_handle(boost::system::error_code ec) {
     if (closing_) {
         return;
     }
@@ -224,15 +237,21 @@ void connection::on_readable(boost::system::error_code ec) {
     if (!ec) {
         // Read into the worker's shared buffer and decode at once: the decoder copies what it
         // keeps, so the buffer is free again before any other connection reads.
-        n = socket_.read_some(asio::buffer(buffer), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        n = transport_->try_read(buffer, ec);
+        if (net::is_would_block(ec)) {
+            if (transport_->wants_write()) {
+                schedule_write(); // e.g. a WebSocket pong or the upgrade answer
+                flush_writes(owner_);
+            }
             arm_read();
             return;
         }
     }
     if (ec) {
         // EOF or reset without DISCONNECT: an abnormal close, so the will is published.
-        if (decoder_.mid_packet()) {
+        if (const auto why = transport_->describe_error(); !why.empty()) {
+            log(log_level::info, "{}: {}, closing", describe(), why);
+        } else if (decoder_.mid_packet()) {
             log(log_level::info, "{}: connection lost mid-packet ({})", describe(), ec.message());
         } else {
             log(log_level::debug, "{}: connection lost ({})", describe(), ec.message());
@@ -244,7 +263,10 @@ void connection::on_readable(boost::system::error_code ec) {
     if (connected_ && keep_alive_ != 0) {
         // [MQTT-3.1.2-24]: 1.5 x Keep Alive since the client last sent something. Bytes of a
         // large packet in progress count, so a slow 1 MiB PUBLISH is not cut off.
-        deadline_ = steady::now() + keep_alive_ * 1500ms;
+        deadline_ = state_.clock.now() + keep_alive_ * 1500ms;
+    }
+    if (transport_->wants_write()) {
+        schedule_write();
     }
     std::span<const std::uint8_t> input(buffer.data(), n);
     consume(input);
@@ -353,6 +375,18 @@ void connection::start_write() {
     // messages per pass.
     for (;;) {
         if (write_pos_ == write_buffers_.size()) {
+            if (queue_.empty() && transport_->wants_write()) {
+                boost::system::error_code ec;
+                transport_->try_write({}, ec);
+                if (net::is_would_block(ec)) {
+                    wait_writable();
+                    return;
+                }
+                if (ec) {
+                    close();
+                    return;
+                }
+            }
             if (queue_.empty()) {
                 if (closing_) {
                     close(); // everything written: the graceful close completes here
@@ -374,23 +408,16 @@ void connection::start_write() {
             const std::span<const asio::const_buffer> rest(write_buffers_.data() + write_pos_,
                                                            write_buffers_.size() - write_pos_);
             boost::system::error_code ec;
-            std::size_t n = socket_.write_some(rest, ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again) {
-                write_in_flight_ = true;
-                socket_.async_wait(asio::socket_base::wait_write,
-                                   [self = shared_from_this()](const boost::system::error_code& e) {
-                                       self->write_in_flight_ = false;
-                                       if (e) {
-                                           self->close();
-                                           return;
-                                       }
-                                       self->start_write();
-                                   });
+            std::size_t n = transport_->try_write(rest, ec);
+            if (net::is_would_block(ec)) {
+                wait_writable();
                 return;
             }
             if (ec) {
                 if (!closed_) {
-                    log(log_level::debug, "{}: write failed ({})", describe(), ec.message());
+                    const auto why = transport_->describe_error();
+                    log(log_level::debug, "{}: write failed ({})", describe(),
+                        why.empty() ? ec.message() : why);
                 }
                 close();
                 return;
@@ -412,6 +439,25 @@ void connection::start_write() {
             return;
         }
     }
+}
+
+void connection::wait_writable() {
+    write_in_flight_ = true;
+    transport_->wait_writable([self = shared_from_this()](const boost::system::error_code& e) {
+        self->write_in_flight_ = false;
+        if (e) {
+            self->close();
+            return;
+        }
+        try {
+            self->start_write();
+            flush_writes(self->owner_); // a close may have queued wills elsewhere
+        } catch (const std::exception& ex) {
+            self->fail_unexpected(ex.what());
+        } catch (...) {
+            self->fail_unexpected("unknown exception");
+        }
+    });
 }
 
 void connection::finish_batch() {
@@ -593,7 +639,7 @@ void connection::on_connect(const mqtt::connect& c,
         // Will Delay Interval is not a PUBLISH property; the rest travel on.
         w->publish.props = forwardable_properties(c.will->props);
         w->storage = storage;
-        w->received_at = steady::now();
+        w->received_at = state_.clock.now();
         will_delay_ = c.will->props.will_delay_interval.value_or(0);
         will_ = std::move(w);
     }
@@ -629,10 +675,11 @@ void connection::attach(session& s, bool session_present) {
     s.expiry_interval = requested_expiry_;
     s.handle->online.store(true, std::memory_order_relaxed);
     connected_ = true;
-    deadline_ = keep_alive_ == 0 ? steady::time_point::max() : steady::now() + keep_alive_ * 1500ms;
+    deadline_ =
+        keep_alive_ == 0 ? steady::time_point::max() : state_.clock.now() + keep_alive_ * 1500ms;
     // Reading stopped after CONNECT while the session was fetched; go on (after this handler,
     // since attach() may run inside consume()).
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->resume_reading(); });
+    asio::post(transport_->get_executor(), [self = shared_from_this()] { self->resume_reading(); });
     if (s.expiry_interval != 0) {
         state_.store->session_opened(client_id_, s.expiry_interval);
     }
@@ -730,7 +777,7 @@ void connection::on_publish(mqtt::publish& p,
             m->publish.props = forwardable_properties(p.props);
         }
         m->storage = storage;
-        m->received_at = steady::now();
+        m->received_at = state_.clock.now();
         const message_ptr shared = std::move(m);
         if (p.retain) {
             state_.retained.set(shared);
@@ -836,7 +883,7 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
     send(ack);
     // Retained messages follow the SUBACK, flagged RETAIN 1 [MQTT-3.3.1-8].
     std::vector<message_ptr> matches;
-    const auto now = steady::now();
+    const auto now = state_.clock.now();
     for (const auto& r : retained) {
         matches.clear();
         state_.retained.match(r.filter, matches);
@@ -944,7 +991,7 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
     p.packet_id = packet_id;
     if (v5()) {
         p.props = m.publish.props;
-        if (const auto left = expiry_left(m, steady::now())) {
+        if (const auto left = expiry_left(m, state_.clock.now())) {
             if (*left == 0) {
                 return false; // expired on the way [MQTT-3.3.2-5]
             }
@@ -963,7 +1010,7 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
                 p.props.topic_alias = alias;
             }
         }
-    } else if (const auto left = expiry_left(m, steady::now()); left && *left == 0) {
+    } else if (const auto left = expiry_left(m, state_.clock.now()); left && *left == 0) {
         return false;
     }
     auto layout = mqtt::publish_size(p, version_);
@@ -1130,7 +1177,7 @@ void connection::close_after_flush() {
     }
     closing_ = true;
     // Stop reading more requests, but let the writer finish; the watchdog bounds the wait.
-    deadline_ = steady::now() + close_flush_timeout;
+    deadline_ = state_.clock.now() + close_flush_timeout;
     schedule_write(); // closes once the queue is written
     finish_session(); // the session stops taking messages for this connection now
 }
@@ -1145,9 +1192,7 @@ void connection::close() {
     // The session ends (and its client id is released) before the client can see the socket
     // close: a client that reconnects the moment it sees EOF finds its session state settled.
     finish();
-    boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored); // cancels the pending wait and write: their handlers see closed_
+    transport_->close(); // cancels the pending waits: their handlers see closed_
 }
 
 void connection::finish_session() {
@@ -1164,7 +1209,7 @@ void connection::finish_session() {
         } else {
             // [MQTT-3.1.3-9]: sent after the delay unless the session resumes first.
             s.pending_will = will_;
-            s.will_due = steady::now() + std::chrono::seconds(will_delay_);
+            s.will_due = state_.clock.now() + std::chrono::seconds(will_delay_);
         }
     }
     will_.reset();

@@ -1,15 +1,15 @@
 #pragma once
-// One client connection: reader, writer and watchdog coroutines on the connection's worker.
+// One client connection over a net::transport, on the connection's worker.
 
 #include "message.hpp"
 #include "session.hpp"
 #include "shared_state.hpp"
 
+#include <tern/net/transport.hpp>
 #include <tern/protocol/decoder.hpp>
 #include <tern/protocol/packets.hpp>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -50,17 +50,17 @@ void flush_writes(worker& w);
 /// An MQTT network connection. Its session (state that may outlive it) is a separate object
 /// on the same worker, attached after CONNECT.
 ///
-/// Reading is a reactor wait on the socket (readable → read into the worker's buffer → decode →
-/// handle → wait again); writing gathers the whole queue into one async_write at a time;
-/// deadlines (connect timeout, keep-alive x1.5, bounded graceful close) are checked by the
-/// worker's tick. Each pending handler holds a shared_ptr, so the object lives until the last
-/// one has run.
+/// Reading is a wait on the transport (readable → try_read into the worker's buffer → decode →
+/// handle → wait again); writing gathers the whole queue and writes it synchronously while the
+/// transport takes bytes, waiting for writability only when it is full; deadlines (connect timeout,
+/// keep-alive x1.5, bounded graceful close) are checked by the worker's tick. Each pending handler
+/// holds a shared_ptr, so the object lives until the last one has run.
 ///
 /// Thread contract: owner worker only — every member function runs on the worker whose
 /// io_context owns the socket. Other workers post to it.
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    connection(worker& owner, boost::asio::ip::tcp::socket socket, std::uint64_t key);
+    connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key);
     ~connection();
 
     /// Starts reading.
@@ -96,6 +96,8 @@ public:
     void send_pubrel(std::uint16_t packet_id);
 
     std::string describe() const;
+    /// The transport's view of the peer (address, TLS identity, WebSocket details).
+    const net::peer_identity& peer() const noexcept { return transport_->peer(); }
     bool v5() const noexcept { return version_ == protocol::protocol_version::v5; }
     bool closing() const noexcept { return closing_; }
 
@@ -110,11 +112,17 @@ private:
 
     void arm_read();
     void on_readable(boost::system::error_code ec);
+    /// on_readable's work; an exception escaping it closes this connection only.
+    void read_and_handle(boost::system::error_code ec);
+    /// Logs `what` escaping a handler of this connection and closes it (not the worker).
+    void fail_unexpected(const char* what) noexcept;
     /// Decodes held input (after attach) and reads again unless back-pressure says wait.
     void resume_reading();
     void schedule_write();
     friend void flush_writes(worker& w);
     void start_write();
+    /// The transport is full: wait until it takes bytes again, then carry on writing.
+    void wait_writable();
     /// A whole batch is written: release its frames, refill from the session, resume reading.
     void finish_batch();
 
@@ -161,7 +169,7 @@ private:
 
     worker& owner_;
     shared_state& state_;
-    boost::asio::ip::tcp::socket socket_;
+    std::unique_ptr<net::transport> transport_;
     const std::uint64_t key_;
     /// Bytes of a read that arrived after CONNECT while the session was still on its way;
     /// decoded once it is attached.

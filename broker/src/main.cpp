@@ -4,7 +4,7 @@
 #include <tern/broker/broker.hpp>
 #include <tern/broker/command_line.hpp>
 #include <tern/broker/config.hpp>
-#include <tern/broker/log.hpp>
+#include <tern/core/log.hpp>
 
 #include <fmt/format.h>
 
@@ -23,6 +23,7 @@
 namespace {
 
 using namespace tern::broker;
+using namespace tern::core;
 
 /// Directives that parse but that this build does not act on yet, one warning each, so a
 /// configuration never silently means less than it says.

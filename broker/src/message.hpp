@@ -28,9 +28,10 @@ struct message {
 using message_ptr = std::shared_ptr<const message>;
 
 /// A message whose topic and payload are copied into memory it owns (for messages the broker
-/// makes itself: $SYS, and later the bridge). received_at is now.
+/// makes itself: $SYS, and later the bridge), received at `now`.
 inline message_ptr make_owned_message(std::string_view topic, std::string_view payload,
-                                      protocol::qos qos, bool retain) {
+                                      protocol::qos qos, bool retain,
+                                      std::chrono::steady_clock::time_point now) {
     auto m = std::make_shared<message>();
     m->topic_storage = std::string(topic);
     m->publish.topic = m->topic_storage;
@@ -43,7 +44,7 @@ inline message_ptr make_owned_message(std::string_view topic, std::string_view p
     }
     m->publish.qos = qos;
     m->publish.retain = retain;
-    m->received_at = std::chrono::steady_clock::now();
+    m->received_at = now;
     return m;
 }
 

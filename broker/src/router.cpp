@@ -3,13 +3,16 @@
 #include "connection.hpp"
 #include "session.hpp"
 
-#include <tern/broker/log.hpp>
+#include <tern/core/log.hpp>
 
 #include <boost/asio/post.hpp>
 
 #include <utility>
 
 namespace tern::broker {
+
+using core::log;
+using core::log_level;
 
 namespace {
 

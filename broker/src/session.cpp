@@ -4,12 +4,15 @@
 #include "router.hpp"
 #include "shared_state.hpp"
 
-#include <tern/broker/log.hpp>
+#include <tern/core/log.hpp>
 
 #include <algorithm>
 #include <vector>
 
 namespace tern::broker {
+
+using core::log;
+using core::log_level;
 
 namespace mqtt = tern::protocol;
 
@@ -240,7 +243,7 @@ bool session::hand_back(outbound_message& out, bool online_only) {
 void session::go_offline() {
     conn = nullptr;
     handle->online.store(false, std::memory_order_relaxed);
-    offline_since = std::chrono::steady_clock::now();
+    offline_since = owner->state.clock.now();
     // Shared-subscription messages not yet acknowledged go to another member of their group:
     // nothing is lost when a member disconnects mid-flight.
     bool handed = false;

@@ -8,6 +8,8 @@
 #include "topic_index.hpp"
 
 #include <tern/broker/config.hpp>
+#include <tern/broker/services.hpp>
+#include <tern/core/clock.hpp>
 #include <tern/protocol/packets.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -150,9 +152,11 @@ private:
 /// Thread contract: `config` and the `workers` vector are immutable while workers run; the
 /// index, retained store, directory and atomics are thread-safe.
 struct shared_state {
-    explicit shared_state(broker_config c);
+    shared_state(broker_config c, broker_services services);
 
     const broker_config config;
+    /// Every "now" of the broker (deadlines, expiry, will delay). Thread-safe.
+    const core::clock& clock;
     std::vector<std::unique_ptr<worker>> workers;
     topic_index subscriptions;
     retained_store retained;
@@ -162,7 +166,7 @@ struct shared_state {
     std::atomic<std::size_t> connection_count{0};
     /// Random per broker run, so assigned client identifiers differ between runs.
     std::uint64_t client_id_salt = 0;
-    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point started = clock.now();
     /// Effective limits derived from the configuration.
     std::uint32_t max_packet_size = 0;
 };

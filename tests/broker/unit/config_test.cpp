@@ -4,7 +4,7 @@
 
 #include <tern/broker/command_line.hpp>
 #include <tern/broker/config.hpp>
-#include <tern/broker/log.hpp>
+#include <tern/core/log.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -23,6 +23,7 @@
 #include <vector>
 
 using namespace tern::broker;
+using namespace tern::core;
 using namespace std::chrono_literals;
 
 namespace {

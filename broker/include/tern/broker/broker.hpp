@@ -6,6 +6,7 @@
 /// thread-safe.
 
 #include <tern/broker/config.hpp>
+#include <tern/broker/services.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -22,7 +23,7 @@ class broker {
 public:
     /// Binds every listener. Throws std::system_error (with the address in the message) when
     /// an address cannot be parsed or bound, and when the port file cannot be written.
-    explicit broker(broker_config config);
+    explicit broker(broker_config config, broker_services services = {});
     ~broker();
     broker(const broker&) = delete;
     broker& operator=(const broker&) = delete;

@@ -5,6 +5,8 @@
 ///
 /// Thread contract: a plain value; parse functions are pure apart from reading the named files.
 
+#include <tern/core/logging_config.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -48,28 +50,8 @@ struct listener_config {
     bool operator==(const listener_config&) const = default;
 };
 
-/// Logging directives (mosquitto `log_dest`, `log_type`, `log_timestamp`, ...).
-struct logging_config {
-    /// "stderr" (default), "stdout", "file" (with `file`), "syslog", "topic", "none"; several
-    /// allowed, each at most once, in the order first given. `log_dest none` leaves exactly
-    /// {"none"}; a later `log_dest X` replaces it. The first `log_dest` line of a file replaces
-    /// the default, later ones add (mosquitto semantics).
-    std::vector<std::string> destinations{"stderr"};
-    std::string file; ///< the path of `log_dest file PATH` (appended to; at most one)
-    /// error warning notice information debug subscribe unsubscribe websockets all none.
-    /// Like `destinations`: the first `log_type` line replaces the default, later ones add;
-    /// `all` and `none` reset the list to {"all"} / {"none"}.
-    std::vector<std::string> types{"error", "warning", "notice", "information"};
-    bool timestamp = true;
-    /// strftime format, applied to local time (as mosquitto); empty: ISO 8601 UTC with
-    /// milliseconds.
-    std::string timestamp_format;
-    bool connection_messages = true;
-    /// `log_facility N`: syslog facility localN (0..7); unset: LOG_DAEMON (mosquitto default).
-    std::optional<std::uint8_t> syslog_facility;
-
-    bool operator==(const logging_config&) const = default;
-};
+/// Logging directives live in core (so everything below the broker can log).
+using core::logging_config;
 
 /// Everything the broker is told at start-up. Defaults are mosquitto 2.0's where the directive
 /// exists there, except that the embedded default (no `-c`) listens on 127.0.0.1:1883 with

@@ -5,7 +5,8 @@
 ///
 /// Default format: `2024-05-01T12:00:00.123Z info  message`. `configure_logging` applies the
 /// mosquitto `log_dest`, `log_type`, `log_timestamp`, `log_timestamp_format` and
-/// `log_facility` directives. The structured logging of the broker-core issue replaces this.
+/// `log_facility` directives. Lives in core so that net, client and every module below the broker
+/// log the same way.
 ///
 /// Thread contract: thread-safe.
 
@@ -15,9 +16,9 @@
 #include <string_view>
 #include <utility>
 
-#include <tern/broker/config.hpp>
+#include <tern/core/logging_config.hpp>
 
-namespace tern::broker {
+namespace tern::core {
 
 enum class log_level : std::uint8_t { debug, info, warn, error };
 
@@ -49,4 +50,4 @@ void log(log_level level, fmt::format_string<Args...> format, Args&&... args) {
     }
 }
 
-} // namespace tern::broker
+} // namespace tern::core

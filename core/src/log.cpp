@@ -1,4 +1,4 @@
-#include <tern/broker/log.hpp>
+#include <tern/core/log.hpp>
 
 #include <algorithm>
 #include <array>
@@ -15,7 +15,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-namespace tern::broker {
+namespace tern::core {
 
 namespace {
 
@@ -247,4 +247,4 @@ void write_log(log_level level, std::string_view message) noexcept {
     }
 }
 
-} // namespace tern::broker
+} // namespace tern::core

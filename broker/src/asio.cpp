@@ -1,2 +1,0 @@
-// The one translation unit that compiles Asio (BOOST_ASIO_SEPARATE_COMPILATION, STYLE.md §9).
-#include <boost/asio/impl/src.hpp>
