@@ -7,6 +7,8 @@
 
 #include <tern/core/log.hpp>
 #include <tern/net/tcp_transport.hpp>
+#include <tern/net/tls_context.hpp>
+#include <tern/net/tls_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -61,12 +63,15 @@ std::string endpoint_string(const asio::ip::tcp::endpoint& ep) {
                                 : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-/// Writes "PORT\n" through a temporary file and a rename, so a reader never sees half a port.
-void write_port_file(const std::string& path, std::uint16_t port) {
+/// Writes one "PORT\n" line per listener, in configuration order, through a temporary file and
+/// a rename, so a reader never sees half a list.
+void write_port_file(const std::string& path, const std::vector<std::uint16_t>& ports) {
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::trunc);
-        out << port << '\n';
+        for (const auto port : ports) {
+            out << port << '\n';
+        }
         out.close();
         if (!out) {
             throw std::system_error(errno, std::generic_category(),
@@ -81,6 +86,41 @@ void write_port_file(const std::string& path, std::uint16_t port) {
 }
 
 } // namespace
+
+/// One bound listener: its configuration, acceptor and (TLS) current server context.
+/// Thread contract: `acceptor` and `tls_options` on main_ctx only; `tls` is thread-safe.
+struct listener_runtime {
+    const listener_config* config = nullptr;
+    std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+    net::tls_server_options tls_options;
+    std::unique_ptr<net::tls_context_slot> tls;
+};
+
+/// The TLS server options of listener `l` (psk_file is broker-wide, as in mosquitto).
+net::tls_server_options tls_options_of(const listener_config& l, const broker_config& c) {
+    net::tls_server_options o;
+    o.cafile = l.cafile;
+    o.capath = l.capath;
+    o.certfile = l.certfile;
+    o.keyfile = l.keyfile;
+    o.crlfile = l.crlfile;
+    o.dhparamfile = l.dhparamfile;
+    o.require_certificate = l.require_certificate;
+    // A certificate identity as username asks for a certificate even without
+    // require_certificate; a client that sends none is refused at CONNECT (0x86), not
+    // mid-handshake.
+    o.request_certificate = l.use_identity_as_username || l.use_subject_as_username;
+    o.tls_version = l.tls_version;
+    o.ciphers = l.ciphers;
+    o.ciphers_tls13 = l.ciphers_tls13;
+    o.policy = l.tls_policy;
+    o.psk_hint = l.psk_hint;
+    o.psk_file = l.psk_hint.empty() ? std::string() : c.psk_file;
+    for (const auto& e : l.sni_certificates) {
+        o.sni.push_back(net::sni_certificate{e.host, e.certfile, e.keyfile});
+    }
+    return o;
+}
 
 std::size_t default_thread_count() noexcept {
     const unsigned n = std::thread::hardware_concurrency();
@@ -167,14 +207,21 @@ struct broker::impl {
         if (state.config.listeners.empty()) {
             throw std::runtime_error("no listener configured");
         }
+        std::vector<std::uint16_t> ports;
         for (const auto& l : state.config.listeners) {
             if (l.protocol != "mqtt") {
                 throw std::runtime_error(fmt::format(
                     "{}: listener protocol '{}' is not supported yet", l.origin, l.protocol));
             }
-            if (!l.certfile.empty() || !l.cafile.empty() || !l.keyfile.empty()) {
-                throw std::runtime_error(
-                    fmt::format("{}: TLS listeners are not supported yet", l.origin));
+            auto runtime = std::make_unique<listener_runtime>();
+            runtime->config = &l;
+            if (l.tls()) {
+                runtime->tls_options = tls_options_of(l, state.config);
+                auto built = net::tls_server_context::build(runtime->tls_options);
+                if (!built.context) {
+                    throw std::runtime_error(fmt::format("{}: {}", l.origin, built.error));
+                }
+                runtime->tls = std::make_unique<net::tls_context_slot>(std::move(built.context));
             }
             boost::system::error_code ec;
             const auto address = asio::ip::make_address(
@@ -192,19 +239,58 @@ struct broker::impl {
             }
             acceptor->listen(asio::socket_base::max_listen_connections);
             const auto bound = acceptor->local_endpoint();
-            if (acceptors.empty()) {
+            if (listeners.empty()) {
                 port.store(bound.port());
-                if (!state.config.port_file.empty()) {
-                    write_port_file(state.config.port_file, bound.port());
-                }
             }
-            log(log_level::info, "listening on {} ({} worker thread{})", endpoint_string(bound),
-                state.workers.size(), state.workers.size() == 1 ? "" : "s");
-            acceptors.push_back(std::move(acceptor));
+            ports.push_back(bound.port());
+            log(log_level::info, "listening on {}{} ({} worker thread{})", endpoint_string(bound),
+                l.tls() ? " (TLS)" : "", state.workers.size(),
+                state.workers.size() == 1 ? "" : "s");
+            runtime->acceptor = std::move(acceptor);
+            listeners.push_back(std::move(runtime));
+        }
+        if (!state.config.port_file.empty()) {
+            write_port_file(state.config.port_file, ports);
         }
     }
 
-    asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor) {
+    /// SIGHUP: every TLS listener re-reads its certificates, keys and CRLs. A listener whose
+    /// files no longer load keeps its current context (and says why); connections never drop.
+    void reload_tls() {
+        for (auto& l : listeners) {
+            if (!l->tls) {
+                continue;
+            }
+            auto built = net::tls_server_context::build(l->tls_options);
+            if (!built.context) {
+                log(log_level::error,
+                    "{}: TLS reload failed, keeping the previous certificates: {}",
+                    l->config->origin, built.error);
+                continue;
+            }
+            l->tls->set(std::move(built.context));
+            log(log_level::info, "{}: TLS certificates reloaded", l->config->origin);
+        }
+    }
+
+    void wait_for_signal() {
+        signals.async_wait([this](const boost::system::error_code& ec, int signo) {
+            if (ec) {
+                return;
+            }
+            if (signo == SIGHUP) {
+                log(log_level::info, "SIGHUP received: reloading TLS certificates");
+                reload_tls();
+                wait_for_signal();
+                return;
+            }
+            log(log_level::info, "signal {} received", signo);
+            begin_shutdown();
+        });
+    }
+
+    asio::awaitable<void> accept_loop(listener_runtime& listener) {
+        auto& acceptor = *listener.acceptor;
         asio::steady_timer backoff(main_ctx);
         while (acceptor.is_open()) {
             worker& w = *state.workers[next_worker];
@@ -222,12 +308,20 @@ struct broker::impl {
             }
             next_worker = (next_worker + 1) % state.workers.size();
             const std::uint64_t key = state.next_key.fetch_add(1, std::memory_order_relaxed);
-            asio::post(w.ctx, [&w, s = std::move(socket), key]() mutable {
+            asio::post(w.ctx, [&w, &listener, s = std::move(socket), key]() mutable {
                 if (w.stopping) {
                     return; // the socket's destructor closes it
                 }
-                auto c = std::make_shared<connection>(
-                    w, std::make_unique<net::tcp_transport>(std::move(s)), key);
+                std::unique_ptr<net::transport> transport;
+                if (listener.tls) {
+                    // The context current at accept time: a reload affects new handshakes only.
+                    transport =
+                        std::make_unique<net::tls_transport>(std::move(s), listener.tls->get());
+                } else {
+                    transport = std::make_unique<net::tcp_transport>(std::move(s));
+                }
+                auto c =
+                    std::make_shared<connection>(w, std::move(transport), key, *listener.config);
                 w.connections.emplace(key, c);
                 c->start();
             });
@@ -326,8 +420,8 @@ struct broker::impl {
         shutting_down = true;
         log(log_level::info, "shutting down");
         boost::system::error_code ignored;
-        for (auto& a : acceptors) {
-            a->close(ignored);
+        for (auto& l : listeners) {
+            l->acceptor->close(ignored);
         }
         signals.cancel(ignored);
         // Phase 1 on every worker: the wills of every connection and every delayed will go out
@@ -398,7 +492,7 @@ struct broker::impl {
 
     shared_state state;
     asio::io_context main_ctx{1};
-    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
+    std::vector<std::unique_ptr<listener_runtime>> listeners;
     std::size_t next_worker = 0;
     asio::signal_set signals{main_ctx};
     asio::steady_timer shutdown_timer{main_ctx};
@@ -450,15 +544,11 @@ int broker::run() {
     if (self.state.config.handle_signals) {
         self.signals.add(SIGINT);
         self.signals.add(SIGTERM);
-        self.signals.async_wait([&self](const boost::system::error_code& ec, int signo) {
-            if (!ec) {
-                log(log_level::info, "signal {} received", signo);
-                self.begin_shutdown();
-            }
-        });
+        self.signals.add(SIGHUP);
+        self.wait_for_signal();
     }
-    for (auto& a : self.acceptors) {
-        asio::co_spawn(self.main_ctx, self.accept_loop(*a), log_failure("accept loop"));
+    for (auto& l : self.listeners) {
+        asio::co_spawn(self.main_ctx, self.accept_loop(*l), log_failure("accept loop"));
     }
 
     // Survives an exception escaping a main_ctx handler: log it and keep going.

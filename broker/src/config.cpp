@@ -146,23 +146,19 @@ constexpr std::string_view auth_hint =
     " (authentication and access control are not implemented yet)";
 constexpr std::string_view bridge_hint = " (bridges are not implemented yet)";
 constexpr std::string_view persist_hint = " (there is no persistence yet)";
-constexpr std::string_view tls_hint = " (only cafile, capath, certfile, keyfile, ciphers, "
-                                      "tls_version, require_certificate and "
-                                      "use_identity_as_username are read)";
+constexpr std::string_view tls_hint =
+    " (OpenSSL engines are not supported: use PEM key files, `tls_keyform pem`)";
 
 constexpr std::array unsupported_directives{
     // Authentication, access control, plugins.
     unsupported_directive{"acl_file", auth_hint},
     unsupported_directive{"password_file", auth_hint},
-    unsupported_directive{"psk_file", auth_hint},
-    unsupported_directive{"psk_hint", auth_hint},
     unsupported_directive{"auth_plugin", auth_hint},
     unsupported_directive{"auth_plugin_deny_special_chars", auth_hint},
     unsupported_directive{"plugin", auth_hint},
     unsupported_directive{"global_plugin", auth_hint},
     unsupported_directive{"clientid_prefixes", auth_hint},
     unsupported_directive{"use_username_as_clientid", auth_hint},
-    unsupported_directive{"use_subject_as_username", auth_hint},
     unsupported_directive{"check_retain_source", auth_hint},
     // Persistence.
     unsupported_directive{"persistence", persist_hint},
@@ -171,12 +167,8 @@ constexpr std::array unsupported_directives{
     unsupported_directive{"autosave_interval", persist_hint},
     unsupported_directive{"autosave_on_changes", persist_hint},
     // TLS details beyond what the listener keeps.
-    unsupported_directive{"ciphers_tls1.3", tls_hint},
-    unsupported_directive{"crlfile", tls_hint},
-    unsupported_directive{"dhparamfile", tls_hint},
     unsupported_directive{"tls_engine", tls_hint},
     unsupported_directive{"tls_engine_kpass_sha1", tls_hint},
-    unsupported_directive{"tls_keyform", tls_hint},
     // Other general and listener options.
     unsupported_directive{"allow_duplicate_messages", ""},
     unsupported_directive{"allow_zero_length_clientid", ""},
@@ -251,6 +243,32 @@ std::optional<std::string_view> unsupported_hint(std::string_view name) noexcept
     return std::nullopt;
 }
 
+/// The names `tls_policy` accepts (net/src/tls_context.cpp defines what each pins; the parser
+/// stays free of OpenSSL).
+constexpr std::array tls_policy_names{
+    std::string_view{"IoTSecurityPolicy_TLS13_1_3_2022_10"},
+    std::string_view{"IoTSecurityPolicy_TLS13_1_2_2022_10"},
+    std::string_view{"IoTSecurityPolicy_TLS12_1_2_2022_10"},
+    std::string_view{"IoTSecurityPolicy_TLS12_1_0_2016_01"},
+    std::string_view{"IoTSecurityPolicy_TLS12_1_0_2015_01"},
+    std::string_view{"modern"},
+    std::string_view{"default"},
+};
+
+bool known_tls_policy(std::string_view name) {
+    return std::find(tls_policy_names.begin(), tls_policy_names.end(), name) !=
+           tls_policy_names.end();
+}
+
+std::string tls_policy_list() {
+    std::string out;
+    for (const auto n : tls_policy_names) {
+        out += out.empty() ? "" : ", ";
+        out += n;
+    }
+    return out;
+}
+
 class parser {
 public:
     parser(include_policy includes, std::string main_file)
@@ -288,6 +306,39 @@ public:
         depth_ = saved_depth;
     }
 
+    /// A listener's TLS directives must add up to a TLS listener (mosquitto refuses the same
+    /// combinations at start-up; here they are config errors naming the listener).
+    void check_tls(const listener_config& c,
+                   const std::pair<std::string, std::size_t>& origin) const {
+        auto error = [&](std::string message) {
+            throw parse_failure{{origin.first, origin.second, std::move(message)}};
+        };
+        const bool any_tls_option =
+            !c.cafile.empty() || !c.capath.empty() || !c.keyfile.empty() || !c.crlfile.empty() ||
+            !c.dhparamfile.empty() || c.require_certificate || c.use_identity_as_username ||
+            c.use_subject_as_username || !c.tls_version.empty() || !c.ciphers.empty() ||
+            !c.ciphers_tls13.empty() || !c.tls_policy.empty() || !c.sni_certificates.empty();
+        if (!c.tls() && any_tls_option) {
+            error("TLS options are set but certfile (or psk_hint) is not: the listener would be "
+                  "plain TCP");
+        }
+        if (!c.certfile.empty() && c.keyfile.empty()) {
+            error("certfile is set but keyfile is not");
+        }
+        if (!c.psk_hint.empty() && cfg_.psk_file.empty()) {
+            error("psk_hint is set but no psk_file gives the keys");
+        }
+        if ((c.require_certificate || c.use_identity_as_username || c.use_subject_as_username) &&
+            c.cafile.empty() && c.capath.empty()) {
+            error("client certificates need cafile or capath to be verified against");
+        }
+        if (!c.tls_policy.empty() &&
+            (!c.tls_version.empty() || !c.ciphers.empty() || !c.ciphers_tls13.empty())) {
+            error("tls_policy pins versions and ciphers: do not combine it with tls_version, "
+                  "ciphers or ciphers_tls1.3");
+        }
+    }
+
     broker_config finish(const std::string& main_file) {
         // mosquitto starts its default listener when `port`/`bind_address` were given or any
         // per-listener option before the first `listener` differs from its default.
@@ -310,6 +361,9 @@ public:
             if (!allow_anonymous_set_) {
                 cfg_.allow_anonymous = true;
             }
+        }
+        for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
+            check_tls(cfg_.listeners[i], origins_[i]);
         }
         // Two listeners on the same port and address could never both bind; say so now rather
         // than at start-up. Ephemeral ports (0) never clash.
@@ -463,6 +517,15 @@ private:
             directive{"capath", &parser::on_capath},
             directive{"certfile", &parser::on_certfile},
             directive{"ciphers", &parser::on_ciphers},
+            directive{"ciphers_tls1.3", &parser::on_ciphers_tls13},
+            directive{"crlfile", &parser::on_crlfile},
+            directive{"dhparamfile", &parser::on_dhparamfile},
+            directive{"psk_file", &parser::on_psk_file},
+            directive{"psk_hint", &parser::on_psk_hint},
+            directive{"sni_certificate", &parser::on_sni_certificate},
+            directive{"tls_keyform", &parser::on_tls_keyform},
+            directive{"tls_policy", &parser::on_tls_policy},
+            directive{"use_subject_as_username", &parser::on_use_subject_as_username},
             directive{"connection_messages", &parser::on_connection_messages},
             directive{"include_dir", &parser::on_include_dir},
             directive{"keyfile", &parser::on_keyfile},
@@ -603,6 +666,54 @@ private:
     void on_require_certificate(const line& l) { target(l).require_certificate = boolean(l); }
     void on_use_identity_as_username(const line& l) {
         target(l).use_identity_as_username = boolean(l);
+    }
+    void on_use_subject_as_username(const line& l) {
+        target(l).use_subject_as_username = boolean(l);
+    }
+    void on_ciphers_tls13(const line& l) {
+        set_once(l, target(l).ciphers_tls13, text(l, "a TLS 1.3 cipher suite list"),
+                 " for this listener");
+    }
+    void on_crlfile(const line& l) {
+        set_once(l, target(l).crlfile, text(l, "a file name"), " for this listener");
+    }
+    void on_dhparamfile(const line& l) {
+        set_once(l, target(l).dhparamfile, text(l, "a file name"), " for this listener");
+    }
+    void on_psk_hint(const line& l) {
+        set_once(l, target(l).psk_hint, text(l, "a hint"), " for this listener");
+    }
+    void on_psk_file(const line& l) { set_once(l, cfg_.psk_file, text(l, "a file name"), ""); }
+    void on_tls_keyform(const line& l) {
+        const std::string_view value = single(l, "pem or engine");
+        if (value == "engine") {
+            fail_unsupported(l, "tls_keyform engine", tls_hint);
+        }
+        if (value != "pem") {
+            fail(l, fmt::format("tls_keyform: expected pem or engine, got '{}'", shown(value)));
+        }
+    }
+    void on_tls_policy(const line& l) {
+        const std::string_view value = single(l, "a policy name");
+        if (!known_tls_policy(value)) {
+            fail(l, fmt::format("tls_policy: unknown policy '{}' (expected one of {})",
+                                shown(value), tls_policy_list()));
+        }
+        set_once(l, target(l).tls_policy, std::string(value), " for this listener");
+    }
+    void on_sni_certificate(const line& l) {
+        if (l.args.size() != 3) {
+            fail(l, "sni_certificate: expected HOST CERTFILE KEYFILE");
+        }
+        auto& t = target(l);
+        for (const auto& e : t.sni_certificates) {
+            if (e.host == l.args[0]) {
+                fail(l, fmt::format("sni_certificate: duplicate host '{}' for this listener",
+                                    shown(l.args[0])));
+            }
+        }
+        t.sni_certificates.push_back(listener_config::sni_entry{
+            std::string(l.args[0]), std::string(l.args[1]), std::string(l.args[2])});
     }
 
     // ---- general options ------------------------------------------------------------------

@@ -173,9 +173,10 @@ void sweep_sessions(worker& w) {
 // ---------------------------------------------------------------------------------------------
 // connection
 
-connection::connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key)
-    : owner_(owner), state_(owner.state), transport_(std::move(transport)), key_(key),
-      peer_(transport_->peer().address),
+connection::connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key,
+                       const listener_config& listener)
+    : owner_(owner), state_(owner.state), transport_(std::move(transport)), listener_(listener),
+      key_(key), peer_(transport_->peer().address),
       deadline_(owner.state.clock.now() + owner.state.config.connect_timeout),
       decoder_(mqtt::decode_options{mqtt::protocol_version::v5,
                                     owner.state.config.max_connect_packet_size,
@@ -267,6 +268,14 @@ void connection::read_and_handle(boost::system::error_code ec) {
     }
     if (transport_->wants_write()) {
         schedule_write();
+    }
+    if (!connect_received_ && !decoder_.mid_packet() && n > 0 && buffer[0] == 0x16 &&
+        !transport_->peer().tls) {
+        // 0x16 is a TLS handshake record; as MQTT it would be a CONNECT with reserved flags,
+        // which no client sends. Say what it is rather than "malformed packet".
+        log(log_level::info, "{}: TLS handshake on a plain listener, closing", describe());
+        close();
+        return;
     }
     std::span<const std::uint8_t> input(buffer.data(), n);
     consume(input);
@@ -576,8 +585,32 @@ void connection::on_connect(const mqtt::connect& c,
                        fmt::format("authentication method '{}'", *c.props.authentication_method));
         return;
     }
-    if (!cfg.allow_anonymous) {
-        // No password file or plugin exists yet, so nobody can be authenticated.
+    if (c.username) {
+        username_ = std::string(*c.username);
+    }
+    bool authenticated_by_certificate = false;
+    if (listener_.use_identity_as_username || listener_.use_subject_as_username) {
+        // mosquitto: the certificate (or PSK identity) replaces whatever User Name was sent,
+        // and a client without one is refused as having bad credentials.
+        const auto& peer = transport_->peer();
+        std::string identity;
+        if (peer.certificate) {
+            identity = listener_.use_subject_as_username ? peer.certificate->subject
+                                                         : peer.certificate->common_name;
+        } else if (!peer.psk_identity.empty()) {
+            identity = peer.psk_identity;
+        }
+        if (identity.empty()) {
+            refuse_connect(mqtt::reason_code::bad_user_name_or_password,
+                           "no certificate identity to use as username");
+            return;
+        }
+        username_ = std::move(identity);
+        authenticated_by_certificate = true;
+    }
+    if (!cfg.allow_anonymous && !authenticated_by_certificate) {
+        // No password file or plugin exists yet: only certificate identities authenticate (a
+        // User Name alone proves nothing).
         refuse_connect(mqtt::reason_code::not_authorized, "allow_anonymous is false");
         return;
     }
@@ -704,9 +737,25 @@ void connection::attach(session& s, bool session_present) {
     }
     send(ack);
     if (cfg.logging.connection_messages) {
-        log(log_level::info, "{}: client '{}' connected (MQTT {}, keep-alive {} s{}{})", peer_,
+        const auto& peer = transport_->peer();
+        std::string via;
+        if (peer.tls) {
+            via = fmt::format(", {} {}", peer.transport, peer.tls_version);
+            if (!peer.server_name.empty()) {
+                via += fmt::format(" sni {}", peer.server_name);
+            }
+            if (!peer.alpn.empty()) {
+                via += fmt::format(" alpn {}", peer.alpn);
+            }
+        } else if (peer.transport != "tcp") {
+            via = fmt::format(", {}", peer.transport);
+        }
+        if (!username_.empty()) {
+            via += fmt::format(", user '{}'", username_);
+        }
+        log(log_level::info, "{}: client '{}' connected (MQTT {}, keep-alive {} s{}{}{})", peer_,
             client_id_, mqtt::to_string(version_), keep_alive_, will_ ? ", will" : "",
-            session_present ? ", session resumed" : "");
+            session_present ? ", session resumed" : "", via);
     }
     s.resume();
 }

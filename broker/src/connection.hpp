@@ -60,7 +60,10 @@ void flush_writes(worker& w);
 /// io_context owns the socket. Other workers post to it.
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key);
+    /// `listener`: the configuration of the listener that accepted it (lives in the broker's
+    /// immutable config).
+    connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key,
+               const listener_config& listener);
     ~connection();
 
     /// Starts reading.
@@ -170,6 +173,7 @@ private:
     worker& owner_;
     shared_state& state_;
     std::unique_ptr<net::transport> transport_;
+    const listener_config& listener_;
     const std::uint64_t key_;
     /// Bytes of a read that arrived after CONNECT while the session was still on its way;
     /// decoded once it is attached.
@@ -187,6 +191,9 @@ private:
     bool will_discarded_ = false;   ///< normal DISCONNECT or shutdown: no will
     bool counted_ = false;          ///< counted in state_.connection_count
     std::string client_id_;
+    /// The CONNECT User Name, or the certificate identity when the listener says so
+    /// (use_identity_as_username / use_subject_as_username); empty for none.
+    std::string username_;
     bool assigned_id_ = false;
     std::uint16_t keep_alive_ = 0;
     bool keep_alive_changed_ = false;

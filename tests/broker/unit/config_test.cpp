@@ -274,6 +274,7 @@ TEST_CASE("the legacy default listener (port, bind_address) comes first", "[conf
     SECTION("per-listener directives before the first listener configure the default one") {
         const auto c = parse_ok("socket_domain ipv6\n"
                                 "certfile /c.pem\n"
+                                "keyfile /k.pem\n"
                                 "listener 1890\n"
                                 "socket_domain ipv4\n");
         REQUIRE(c.listeners.size() == 2);
@@ -658,10 +659,9 @@ TEST_CASE("known mosquitto directives this version does not implement", "[config
           "implemented yet)");
     CHECK(parse_error("max_qos 1\n") ==
           "t.conf:1: 'max_qos' is not supported by this version of tern");
-    CHECK(parse_error("listener 8883\ncrlfile /crl.pem\n") ==
-          "t.conf:2: 'crlfile' is not supported by this version of tern (only cafile, capath, "
-          "certfile, keyfile, ciphers, tls_version, require_certificate and "
-          "use_identity_as_username are read)");
+    CHECK(parse_error("listener 8883\ntls_engine pkcs11\n") ==
+          "t.conf:2: 'tls_engine' is not supported by this version of tern (OpenSSL engines are "
+          "not supported: use PEM key files, `tls_keyform pem`)");
     // Each of these is refused the same way, whatever its value.
     for (const std::string name : {"acl_file",
                                    "autosave_interval",
@@ -670,8 +670,6 @@ TEST_CASE("known mosquitto directives this version does not implement", "[config
                                    "plugin",
                                    "plugin_opt_x",
                                    "auth_plugin",
-                                   "psk_file",
-                                   "psk_hint",
                                    "allow_zero_length_clientid",
                                    "auto_id_prefix",
                                    "set_tcp_nodelay",
@@ -684,9 +682,6 @@ TEST_CASE("known mosquitto directives this version does not implement", "[config
                                    "max_topic_alias",
                                    "max_inflight_bytes",
                                    "websockets_log_level",
-                                   "use_subject_as_username",
-                                   "ciphers_tls1.3",
-                                   "dhparamfile",
                                    "address",
                                    "topic",
                                    "remote_username",
@@ -1115,4 +1110,78 @@ TEST_CASE("configure_logging: a log file that cannot be opened throws and change
     }
     write_log(log_level::info, "still here");
     CHECK(read_text(path) == "info  still here\n");
+}
+
+TEST_CASE("TLS listener directives", "[config][tls]") {
+    SECTION("every mosquitto TLS directive lands on its listener") {
+        const auto c = parse_ok("psk_file /psk.txt\n"
+                                "listener 8883\n"
+                                "cafile /ca.pem\n"
+                                "capath /cas\n"
+                                "certfile /c.pem\n"
+                                "keyfile /k.pem\n"
+                                "crlfile /crl.pem\n"
+                                "dhparamfile /dh.pem\n"
+                                "require_certificate true\n"
+                                "use_identity_as_username true\n"
+                                "use_subject_as_username false\n"
+                                "tls_version tlsv1.3\n"
+                                "ciphers ECDHE-ECDSA-AES128-GCM-SHA256\n"
+                                "ciphers_tls1.3 TLS_AES_128_GCM_SHA256\n"
+                                "tls_keyform pem\n"
+                                "psk_hint fleet\n"
+                                "sni_certificate a.example /a.pem /a.key\n"
+                                "sni_certificate *.b.example /b.pem /b.key\n"
+                                "listener 1883\n");
+        REQUIRE(c.listeners.size() == 2);
+        const auto& l = c.listeners[0];
+        CHECK(l.tls());
+        CHECK(l.cafile == "/ca.pem");
+        CHECK(l.capath == "/cas");
+        CHECK(l.crlfile == "/crl.pem");
+        CHECK(l.dhparamfile == "/dh.pem");
+        CHECK(l.require_certificate);
+        CHECK(l.use_identity_as_username);
+        CHECK_FALSE(l.use_subject_as_username);
+        CHECK(l.tls_version == "tlsv1.3");
+        CHECK(l.ciphers_tls13 == "TLS_AES_128_GCM_SHA256");
+        CHECK(l.psk_hint == "fleet");
+        CHECK(c.psk_file == "/psk.txt");
+        REQUIRE(l.sni_certificates.size() == 2);
+        CHECK(l.sni_certificates[1].host == "*.b.example");
+        CHECK(l.sni_certificates[1].keyfile == "/b.key");
+        CHECK_FALSE(c.listeners[1].tls());
+    }
+    SECTION("tls_policy takes AWS IoT Core's policy names") {
+        const auto c = parse_ok("listener 8883\ncertfile /c\nkeyfile /k\n"
+                                "tls_policy IoTSecurityPolicy_TLS13_1_2_2022_10\n");
+        CHECK(c.listeners[0].tls_policy == "IoTSecurityPolicy_TLS13_1_2_2022_10");
+        CHECK(parse_error("listener 8883\ncertfile /c\nkeyfile /k\ntls_policy strongest\n")
+                  .starts_with("t.conf:4: tls_policy: unknown policy 'strongest' (expected one "
+                               "of IoTSecurityPolicy_TLS13_1_3_2022_10,"));
+        CHECK(parse_error("listener 8883\ncertfile /c\nkeyfile /k\ntls_policy modern\n"
+                          "tls_version tlsv1.2\n") ==
+              "t.conf:1: tls_policy pins versions and ciphers: do not combine it with "
+              "tls_version, ciphers or ciphers_tls1.3");
+    }
+    SECTION("combinations that cannot make a TLS listener are errors naming the listener") {
+        CHECK(parse_error("listener 8883\ncafile /ca.pem\n") ==
+              "t.conf:1: TLS options are set but certfile (or psk_hint) is not: the listener "
+              "would be plain TCP");
+        CHECK(parse_error("listener 1\nlistener 8883\ncertfile /c.pem\n") ==
+              "t.conf:2: certfile is set but keyfile is not");
+        CHECK(parse_error("listener 8883\ncertfile /c\nkeyfile /k\nrequire_certificate true\n") ==
+              "t.conf:1: client certificates need cafile or capath to be verified against");
+        CHECK(parse_error("listener 8883\npsk_hint h\n") ==
+              "t.conf:1: psk_hint is set but no psk_file gives the keys");
+        CHECK(parse_error("listener 8883\nsni_certificate a /a\n") ==
+              "t.conf:2: sni_certificate: expected HOST CERTFILE KEYFILE");
+        CHECK(parse_error("listener 8883\ncertfile /c\nkeyfile /k\nsni_certificate a /a /k\n"
+                          "sni_certificate a /b /k\n") ==
+              "t.conf:5: sni_certificate: duplicate host 'a' for this listener");
+        CHECK(parse_error("listener 8883\ntls_keyform engine\n")
+                  .starts_with("t.conf:2: 'tls_keyform engine' is not supported"));
+        CHECK(parse_error("listener 8883\ntls_keyform der\n") ==
+              "t.conf:2: tls_keyform: expected pem or engine, got 'der'");
+    }
 }

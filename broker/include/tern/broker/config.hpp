@@ -35,15 +35,36 @@ struct listener_config {
     std::optional<std::size_t> max_connections; ///< per listener; unset: unlimited
     /// `socket_domain`: "ipv4" or "ipv6" restricts the listener to that family; empty: both.
     std::string socket_domain;
-    // TLS (parsed and kept; served once the TLS issue lands).
-    std::string cafile;
-    std::string capath;
-    std::string certfile;
-    std::string keyfile;
+    // TLS (docs/configuration.md "TLS"): the listener serves TLS when certfile (or psk_hint)
+    // is set.
+    std::string cafile;      ///< CA bundle for client certificates
+    std::string capath;      ///< directory of hashed CA certificates
+    std::string certfile;    ///< server certificate chain, the default for clients without SNI
+    std::string keyfile;     ///< its private key (`tls_keyform pem` only)
+    std::string crlfile;     ///< CRLs checked against client certificates (reloaded on SIGHUP)
+    std::string dhparamfile; ///< DH parameters for DHE suites; unset: OpenSSL's built-in ones
     bool require_certificate = false;
+    /// The client certificate's first CN becomes the username (`use_subject_as_username`: the
+    /// whole subject, RFC 2253). A client without one is refused (bad user name or password).
     bool use_identity_as_username = false;
-    std::string tls_version;
-    std::string ciphers;
+    bool use_subject_as_username = false;
+    std::string tls_version;   ///< minimum: tlsv1.3, tlsv1.2 (default) or tlsv1.1
+    std::string ciphers;       ///< TLS <= 1.2 cipher list
+    std::string ciphers_tls13; ///< `ciphers_tls1.3`
+    std::string psk_hint;      ///< enables TLS-PSK with the keys of `psk_file`
+    /// Tern: `tls_policy NAME` pins versions and ciphers (AWS IoT Core's policy names).
+    std::string tls_policy;
+    /// Tern: `sni_certificate HOST CERTFILE KEYFILE`, a certificate per server name.
+    struct sni_entry {
+        std::string host;
+        std::string certfile;
+        std::string keyfile;
+        bool operator==(const sni_entry&) const = default;
+    };
+    std::vector<sni_entry> sni_certificates;
+
+    /// True when the listener serves TLS.
+    bool tls() const noexcept { return !certfile.empty() || !psk_hint.empty(); }
     /// Where the block starts, for error messages ("FILE:LINE").
     std::string origin;
 
@@ -66,6 +87,8 @@ struct broker_config {
     bool local_only = false;
 
     bool allow_anonymous = false;
+    /// `psk_file`: "identity:hexkey" lines for the listeners with `psk_hint`.
+    std::string psk_file;
     /// Broker-wide limit on client connections; unset: unlimited (mosquitto -1). Set by
     /// `max_connections` before the first `listener` line (mosquitto applies that one to its
     /// default listener; inside a `listener` block it sets listener_config::max_connections).

@@ -36,10 +36,10 @@ struct peer_certificate {
     /// Subject as mosquitto's `use_subject_as_username` writes it (RFC 2253, e.g.
     /// "CN=device-1,O=Fleet,C=DE").
     std::string subject;
-    /// The subject's (last) Common Name; empty when it has none. `use_identity_as_username`.
+    /// The subject's first Common Name; empty when it has none. `use_identity_as_username`.
     std::string common_name;
-    /// Subject Alternative Names: DNS names, URIs, e-mail addresses and IP addresses, each as
-    /// text, in certificate order.
+    /// Subject Alternative Names in certificate order, each with its type as OpenSSL prints it:
+    /// "DNS:device-1.example", "URI:spiffe://fleet/d1", "email:a@b", "IP:10.0.0.1".
     std::vector<std::string> subject_alt_names;
     /// Issuer, RFC 2253.
     std::string issuer;
