@@ -9,6 +9,7 @@
 #include <tern/net/tcp_transport.hpp>
 #include <tern/net/tls_context.hpp>
 #include <tern/net/tls_transport.hpp>
+#include <tern/net/websocket_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -209,10 +210,6 @@ struct broker::impl {
         }
         std::vector<std::uint16_t> ports;
         for (const auto& l : state.config.listeners) {
-            if (l.protocol != "mqtt") {
-                throw std::runtime_error(fmt::format(
-                    "{}: listener protocol '{}' is not supported yet", l.origin, l.protocol));
-            }
             auto runtime = std::make_unique<listener_runtime>();
             runtime->config = &l;
             if (l.tls()) {
@@ -244,8 +241,9 @@ struct broker::impl {
             }
             ports.push_back(bound.port());
             log(log_level::info, "listening on {}{} ({} worker thread{})", endpoint_string(bound),
-                l.tls() ? " (TLS)" : "", state.workers.size(),
-                state.workers.size() == 1 ? "" : "s");
+                l.protocol == "websockets" ? (l.tls() ? " (WebSocket over TLS)" : " (WebSocket)")
+                                           : (l.tls() ? " (TLS)" : ""),
+                state.workers.size(), state.workers.size() == 1 ? "" : "s");
             runtime->acceptor = std::move(acceptor);
             listeners.push_back(std::move(runtime));
         }
@@ -319,6 +317,11 @@ struct broker::impl {
                         std::make_unique<net::tls_transport>(std::move(s), listener.tls->get());
                 } else {
                     transport = std::make_unique<net::tcp_transport>(std::move(s));
+                }
+                if (listener.config->protocol == "websockets") {
+                    transport = std::make_unique<net::websocket_transport>(
+                        std::move(transport),
+                        net::websocket_options{w.state.config.websockets_headers_size});
                 }
                 auto c =
                     std::make_shared<connection>(w, std::move(transport), key, *listener.config);

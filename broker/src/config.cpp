@@ -174,7 +174,8 @@ constexpr std::array unsupported_directives{
     unsupported_directive{"allow_zero_length_clientid", ""},
     unsupported_directive{"auto_id_prefix", ""},
     unsupported_directive{"bind_interface", ""},
-    unsupported_directive{"http_dir", ""},
+    unsupported_directive{"http_dir",
+                          " (tern serves MQTT over WebSocket on any path, and no files)"},
     unsupported_directive{"max_inflight_bytes", ""},
     unsupported_directive{"max_qos", ""},
     unsupported_directive{"max_topic_alias", ""},
@@ -185,7 +186,6 @@ constexpr std::array unsupported_directives{
     unsupported_directive{"set_tcp_nodelay", ""},
     unsupported_directive{"store_clean_interval", ""},
     unsupported_directive{"upgrade_outgoing_qos", ""},
-    unsupported_directive{"websockets_headers_size", ""},
     unsupported_directive{"websockets_log_level", ""},
     // Bridges.
     unsupported_directive{"connection", bridge_hint},
@@ -555,6 +555,7 @@ private:
             directive{"tls_version", &parser::on_tls_version},
             directive{"use_identity_as_username", &parser::on_use_identity_as_username},
             directive{"user", &parser::on_user},
+            directive{"websockets_headers_size", &parser::on_websockets_headers_size},
             directive{"worker_threads", &parser::on_worker_threads},
             directive{"connect_timeout", &parser::on_connect_timeout},
         };
@@ -682,6 +683,12 @@ private:
     }
     void on_psk_hint(const line& l) {
         set_once(l, target(l).psk_hint, text(l, "a hint"), " for this listener");
+    }
+    void on_websockets_headers_size(const line& l) {
+        // mosquitto takes 0..65535 (0 meaning its default); tern needs room for a real request.
+        const auto n = integer(l, 0, 65535);
+        cfg_.websockets_headers_size =
+            n == 0 ? 8 * 1024 : static_cast<std::size_t>(std::max<std::int64_t>(n, 256));
     }
     void on_psk_file(const line& l) { set_once(l, cfg_.psk_file, text(l, "a file name"), ""); }
     void on_tls_keyform(const line& l) {

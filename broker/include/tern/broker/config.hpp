@@ -87,6 +87,8 @@ struct broker_config {
     bool local_only = false;
 
     bool allow_anonymous = false;
+    /// `websockets_headers_size`: the largest WebSocket upgrade request accepted (bytes).
+    std::size_t websockets_headers_size = 8 * 1024;
     /// `psk_file`: "identity:hexkey" lines for the listeners with `psk_hint`.
     std::string psk_file;
     /// Broker-wide limit on client connections; unset: unlimited (mosquitto -1). Set by
