@@ -54,6 +54,17 @@ void ensure_mosquitto_library() {
     static mosquitto_library lib;
 }
 
+/// SIGPIPE ignored in this process, once: a TLS write (SSL_write has no MSG_NOSIGNAL) to a
+/// connection the broker closed, or a write to a child's closed stdin, must fail with EPIPE
+/// instead of killing the test binary. (Paho C ignores it too, once it is used.)
+void ignore_sigpipe() {
+    static const bool done = [] {
+        ::signal(SIGPIPE, SIG_IGN);
+        return true;
+    }();
+    (void)done;
+}
+
 /// A loopback port nobody listens on right now (bind 0, read it back, close).
 int pick_free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -115,7 +126,7 @@ bool against_mosquitto() {
 bool broker_settings::any_config() const {
     return max_inflight_messages || max_queued_messages || persistent_client_expiration ||
            sys_interval || retain_available || max_keepalive || message_size_limit ||
-           max_packet_size || !extra_config.empty();
+           max_packet_size || !extra_config.empty() || !listeners.empty();
 }
 
 std::string broker_settings::directives() const {
@@ -161,6 +172,30 @@ std::string broker_settings::directives() const {
 // broker_process
 
 namespace {
+
+/// `listener PORT 127.0.0.1` and the block's lines, for each of `settings.listeners`.
+std::string extra_listeners(const broker_settings& settings, const std::vector<int>& ports) {
+    std::string out;
+    for (std::size_t i = 0; i < settings.listeners.size(); ++i) {
+        out += "listener " + std::to_string(ports.at(i)) + " 127.0.0.1\n";
+        out += settings.listeners[i];
+        if (!settings.listeners[i].empty() && settings.listeners[i].back() != '\n') {
+            out += '\n';
+        }
+    }
+    return out;
+}
+
+/// The ports of a port file, one per line; only complete ('\n'-terminated) lines count.
+std::vector<int> parse_ports(const std::string& text) {
+    std::vector<int> ports;
+    std::size_t start = 0;
+    for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+        ports.push_back(std::atoi(text.substr(start, nl - start).c_str()));
+        start = nl + 1;
+    }
+    return ports;
+}
 
 broker_settings with_tern_args(std::vector<std::string> args) {
     broker_settings s;
@@ -216,19 +251,24 @@ void broker_process::start_tern(const broker_settings& settings) {
     if (settings.any_config()) {
         // The command line's --port 0 / --port-file override this listener.
         const std::string config = dir_ + "/tern.conf";
-        write_file(config, "listener 0 127.0.0.1\nallow_anonymous true\n" + settings.directives());
+        write_file(config,
+                   "listener 0 127.0.0.1\nallow_anonymous true\n" + settings.directives() +
+                       extra_listeners(settings, std::vector<int>(settings.listeners.size(), 0)));
         args.push_back("-c");
         args.push_back(config);
     }
     args.insert(args.end(), settings.tern_args.begin(), settings.tern_args.end());
     spawn(std::move(args));
 
-    // Bounded wait for the port file (written atomically by the broker once listening).
+    // Bounded wait for the port file (written atomically by the broker once listening): one
+    // line per listener, the first listener first.
+    const std::size_t expected = 1 + settings.listeners.size();
     const auto deadline = clock::now() + 10s;
     while (clock::now() < deadline) {
-        const std::string text = read_file(port_file);
-        if (!text.empty() && text.back() == '\n') {
-            port_ = std::atoi(text.c_str());
+        const std::vector<int> ports = parse_ports(read_file(port_file));
+        if (ports.size() >= expected) {
+            ports_.assign(ports.begin(), ports.begin() + static_cast<std::ptrdiff_t>(expected));
+            port_ = ports_.front();
             return;
         }
         if (!alive()) {
@@ -245,14 +285,23 @@ void broker_process::start_mosquitto(const broker_settings& settings) {
     // if someone else took it before Mosquitto bound it.
     for (int attempt = 0; attempt < 3; ++attempt) {
         port_ = pick_free_port();
+        ports_.assign(1, port_);
+        for (std::size_t i = 0; i < settings.listeners.size(); ++i) {
+            int p = pick_free_port();
+            while (std::find(ports_.begin(), ports_.end(), p) != ports_.end()) {
+                p = pick_free_port();
+            }
+            ports_.push_back(p);
+        }
         write_file(config, "listener " + std::to_string(port_) +
                                " 127.0.0.1\nallow_anonymous true\npersistence false\n"
                                "log_dest stderr\nlog_type all\n" +
-                               settings.directives());
+                               settings.directives() +
+                               extra_listeners(settings, {ports_.begin() + 1, ports_.end()}));
         spawn({mosquitto_binary(), "-c", config});
         const auto deadline = clock::now() + 10s;
         while (clock::now() < deadline && alive()) {
-            if (accepts_connections(port_)) {
+            if (std::all_of(ports_.begin(), ports_.end(), accepts_connections)) {
                 return;
             }
             std::this_thread::sleep_for(5ms);
@@ -289,6 +338,19 @@ broker_process::~broker_process() {
     }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+}
+
+int broker_process::port(std::size_t listener) const {
+    if (listener >= ports_.size()) {
+        throw std::out_of_range("broker_process::port: no listener " + std::to_string(listener));
+    }
+    return ports_[listener];
+}
+
+void broker_process::signal(int signo) {
+    if (pid_ > 0 && !exit_code_) {
+        ::kill(pid_, signo);
+    }
 }
 
 bool broker_process::alive() {
@@ -426,6 +488,27 @@ mqtt_client::mqtt_client(std::string id, int version, bool clean) : version_(ver
 
 mqtt_client::~mqtt_client() {
     mosquitto_destroy(mosq_);
+}
+
+void mqtt_client::tls(const std::string& cafile, const std::string& cert, const std::string& key,
+                      const char* tls_version) {
+    ignore_sigpipe();
+    const int rc =
+        mosquitto_tls_set(mosq_, cafile.c_str(), nullptr, cert.empty() ? nullptr : cert.c_str(),
+                          key.empty() ? nullptr : key.c_str(), nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        throw std::runtime_error(std::string("mosquitto_tls_set: ") + mosquitto_strerror(rc));
+    }
+    // 1: SSL_VERIFY_PEER, the server certificate must verify.
+    const int opts = mosquitto_tls_opts_set(mosq_, 1, tls_version, nullptr);
+    if (opts != MOSQ_ERR_SUCCESS) {
+        throw std::runtime_error(std::string("mosquitto_tls_opts_set: ") +
+                                 mosquitto_strerror(opts));
+    }
+}
+
+void mqtt_client::tls_insecure(bool insecure) {
+    mosquitto_tls_insecure_set(mosq_, insecure);
 }
 
 void mqtt_client::set_will(const std::string& topic, const std::string& payload, int qos,
@@ -798,6 +881,119 @@ bool raw_socket::wait_closed(clock::duration timeout) {
             return false;
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// run_command
+
+command_result run_command(const std::vector<std::string>& argv, clock::duration timeout,
+                           const std::string& input) {
+    if (argv.empty()) {
+        throw std::invalid_argument("run_command: empty argv");
+    }
+    ignore_sigpipe();
+    int in_pipe[2];
+    int out_pipe[2];
+    if (::pipe2(in_pipe, O_CLOEXEC) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+        ::close(in_pipe[0]);
+        ::close(in_pipe[1]);
+        throw std::runtime_error("pipe failed");
+    }
+    std::vector<std::string> args = argv;
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        for (const int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1]}) {
+            ::close(fd);
+        }
+        throw std::runtime_error("fork failed");
+    }
+    if (pid == 0) {
+        ::signal(SIGPIPE, SIG_DFL);
+        ::dup2(in_pipe[0], STDIN_FILENO);
+        ::dup2(out_pipe[1], STDOUT_FILENO);
+        ::dup2(out_pipe[1], STDERR_FILENO);
+        std::vector<char*> cargv;
+        for (auto& a : args) {
+            cargv.push_back(a.data());
+        }
+        cargv.push_back(nullptr);
+        ::execvp(cargv[0], cargv.data());
+        _exit(127);
+    }
+    ::close(in_pipe[0]);
+    ::close(out_pipe[1]);
+    int in_fd = in_pipe[1];
+    const int out_fd = out_pipe[0];
+    ::fcntl(in_fd, F_SETFL, O_NONBLOCK);
+    std::size_t written = 0;
+    if (input.empty()) {
+        ::close(in_fd); // EOF at once
+        in_fd = -1;
+    }
+
+    command_result result;
+    const auto deadline = clock::now() + timeout;
+    bool out_open = true;
+    char buf[4096];
+    while (out_open) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (left.count() <= 0) {
+            result.timed_out = true;
+            break;
+        }
+        pollfd pfds[2] = {{out_fd, POLLIN, 0}, {in_fd, POLLOUT, 0}};
+        const nfds_t n = in_fd >= 0 ? 2 : 1;
+        if (::poll(pfds, n, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+            break;
+        }
+        if ((pfds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            const ssize_t r = ::read(out_fd, buf, sizeof buf);
+            if (r > 0) {
+                result.output.append(buf, static_cast<std::size_t>(r));
+            } else if (r == 0 || errno != EINTR) {
+                out_open = false;
+            }
+        }
+        if (in_fd >= 0 && (pfds[1].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
+            const ssize_t w = ::write(in_fd, input.data() + written, input.size() - written);
+            if (w > 0) {
+                written += static_cast<std::size_t>(w);
+            }
+            if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                written = input.size(); // the child closed its stdin
+            }
+            if (written == input.size()) {
+                ::close(in_fd);
+                in_fd = -1;
+            }
+        }
+    }
+    if (in_fd >= 0) {
+        ::close(in_fd);
+    }
+    ::close(out_fd);
+    // The output closed: the child is exiting (or it passed its stdout on; bounded anyway).
+    int status = 0;
+    while (true) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            break;
+        }
+        if (result.timed_out || clock::now() >= deadline) {
+            result.timed_out = true;
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            result.exit_code = -1;
+            break;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return result;
 }
 
 // ---------------------------------------------------------------------------------------------

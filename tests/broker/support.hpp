@@ -61,6 +61,13 @@ struct broker_settings {
     std::vector<std::string> extra_config;
     /// Extra command-line arguments for tern only (ignored against Mosquitto).
     std::vector<std::string> tern_args;
+    /// Further listeners, after the first: each entry holds the directive lines of one listener
+    /// block without its `listener` line ("certfile F\nkeyfile K\nrequire_certificate true").
+    /// Each is written as `listener PORT 127.0.0.1` and its lines, after the directives above
+    /// (Mosquitto 2.0's default `per_listener_settings false`: allow_anonymous stays global).
+    /// tern binds port 0 and writes every listener's port to the port file, one per line in
+    /// listener order; Mosquitto gets a free port picked by the test. See broker_process::port.
+    std::vector<std::string> listeners;
 
     /// True when a configuration file is needed.
     bool any_config() const;
@@ -82,6 +89,12 @@ public:
     broker_process& operator=(const broker_process&) = delete;
 
     int port() const noexcept { return port_; }
+    /// The port of listener `listener`: 0 the first (port()), 1 the first of
+    /// broker_settings::listeners, and so on.
+    int port(std::size_t listener) const;
+    pid_t pid() const noexcept { return pid_; }
+    /// Sends `signo` (SIGHUP: reload) to the broker.
+    void signal(int signo);
     /// True while the child has not exited.
     bool alive();
     /// SIGTERM, then wait (bounded) for exit; returns the exit code, or -1 if killed/hung.
@@ -99,6 +112,7 @@ private:
     std::string dir_;
     pid_t pid_ = -1;
     int port_ = 0;
+    std::vector<int> ports_; ///< every listener's port, port_ first
     std::optional<int> exit_code_;
 };
 
@@ -161,6 +175,14 @@ public:
     mqtt_client(const mqtt_client&) = delete;
     mqtt_client& operator=(const mqtt_client&) = delete;
 
+    /// Connects with TLS from now on: trusts the CA certificates of `cafile` (server verified,
+    /// host name 127.0.0.1 checked against the certificate's IP SAN); `cert` / `key` a client
+    /// certificate for mutual TLS; `tls_version` e.g. "tlsv1.2" (nullptr: libmosquitto's
+    /// default). Throws when libmosquitto rejects the files.
+    void tls(const std::string& cafile, const std::string& cert = {}, const std::string& key = {},
+             const char* tls_version = nullptr);
+    /// Skips the host name check of the server certificate (still verified against the CA).
+    void tls_insecure(bool insecure = true);
     /// Sets the will (v5: with `props`, e.g. Will Delay Interval, user properties).
     void set_will(const std::string& topic, const std::string& payload, int qos, bool retain,
                   const properties& props = {});
@@ -251,6 +273,20 @@ private:
     bool read_exact(std::uint8_t* out, std::size_t n, clock::time_point deadline);
     int fd_ = -1;
 };
+
+/// What run_command saw: the exit code (-1 when killed by a signal or at the timeout) and
+/// stdout and stderr, interleaved as written.
+struct command_result {
+    int exit_code = -1;
+    bool timed_out = false;
+    std::string output;
+};
+
+/// Runs `argv` (argv[0] a path, or a name looked up in PATH) with `input` on its stdin, and
+/// waits at most `timeout`: a child still running then is killed (SIGKILL). For
+/// mosquitto_pub / mosquitto_sub and `openssl s_client`.
+command_result run_command(const std::vector<std::string>& argv,
+                           clock::duration timeout = wait_timeout, const std::string& input = {});
 
 /// Bytes from a hex string ("10 0c 00 04"); spaces are ignored.
 std::vector<std::uint8_t> hex(std::string_view text);
