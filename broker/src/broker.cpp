@@ -6,6 +6,7 @@
 #include "shared_state.hpp"
 
 #include <tern/core/log.hpp>
+#include <tern/net/proxy_reader.hpp>
 #include <tern/net/tcp_transport.hpp>
 #include <tern/net/tls_context.hpp>
 #include <tern/net/tls_transport.hpp>
@@ -16,17 +17,23 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <cstring>
+
+#include <arpa/inet.h>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <random>
 #include <system_error>
 #include <thread>
@@ -59,10 +66,7 @@ auto log_failure(const char* what) {
     };
 }
 
-std::string endpoint_string(const asio::ip::tcp::endpoint& ep) {
-    return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
-                                : fmt::format("{}:{}", ep.address().to_string(), ep.port());
-}
+using net::endpoint_string;
 
 /// Writes one "PORT\n" line per listener, in configuration order, through a temporary file and
 /// a rename, so a reader never sees half a list.
@@ -95,7 +99,82 @@ struct listener_runtime {
     std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
     net::tls_server_options tls_options;
     std::unique_ptr<net::tls_context_slot> tls;
+    /// Connections past CONNECT on this listener (its max_connections).
+    std::atomic<std::size_t> connections{0};
 };
+
+/// The address listener `l` binds: its bind_address, the first address of its bind_interface,
+/// or every address — "::" dual-stack unless socket_domain says ipv4 (or IPv6 is not there).
+/// Throws std::runtime_error naming the listener when none fits.
+std::vector<asio::ip::address> listen_addresses(const listener_config& l) {
+    const bool want_v4 = l.socket_domain != "ipv6";
+    const bool want_v6 = l.socket_domain != "ipv4";
+    auto fits = [&](const asio::ip::address& a) {
+        return (a.is_v4() && want_v4) || (a.is_v6() && want_v6);
+    };
+    if (!l.bind_interface.empty()) {
+        ifaddrs* list = nullptr;
+        if (::getifaddrs(&list) != 0) {
+            throw std::runtime_error(
+                fmt::format("{}: bind_interface {}: cannot list interfaces: {}", l.origin,
+                            l.bind_interface, std::strerror(errno)));
+        }
+        std::vector<asio::ip::address> found;
+        for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+            if (i->ifa_addr == nullptr || l.bind_interface != i->ifa_name) {
+                continue;
+            }
+            if (i->ifa_addr->sa_family == AF_INET) {
+                const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+                found.emplace_back(asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)));
+            } else if (i->ifa_addr->sa_family == AF_INET6) {
+                const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+                asio::ip::address_v6::bytes_type bytes;
+                std::memcpy(bytes.data(), sin6->sin6_addr.s6_addr, 16);
+                found.emplace_back(asio::ip::address_v6(bytes, sin6->sin6_scope_id));
+            }
+        }
+        ::freeifaddrs(list);
+        // IPv4 first, as mosquitto's default domain order does.
+        std::stable_sort(found.begin(), found.end(),
+                         [](const auto& a, const auto& b) { return a.is_v4() && !b.is_v4(); });
+        for (const auto& a : found) {
+            if (fits(a)) {
+                return {a};
+            }
+        }
+        throw std::runtime_error(fmt::format("{}: bind_interface {}: no {}address on it", l.origin,
+                                             l.bind_interface,
+                                             l.socket_domain.empty() ? "" : l.socket_domain + " "));
+    }
+    if (!l.bind_address.empty()) {
+        boost::system::error_code ec;
+        auto a = asio::ip::make_address(l.bind_address, ec);
+        if (ec) {
+            // A host name, as mosquitto accepts: resolve it (at start-up only).
+            asio::io_context ctx;
+            asio::ip::tcp::resolver resolver(ctx);
+            const auto results = resolver.resolve(l.bind_address, "", ec);
+            for (const auto& r : results) {
+                if (fits(r.endpoint().address())) {
+                    return {r.endpoint().address()};
+                }
+            }
+            throw std::runtime_error(fmt::format("{}: invalid bind address '{}'{}", l.origin,
+                                                 l.bind_address,
+                                                 ec ? " (" + ec.message() + ")" : ""));
+        }
+        if (!fits(a)) {
+            throw std::runtime_error(fmt::format("{}: bind address {} is not {}", l.origin,
+                                                 l.bind_address, l.socket_domain));
+        }
+        return {a};
+    }
+    if (!want_v6) {
+        return {asio::ip::address_v4::any()};
+    }
+    return {asio::ip::address_v6::any()};
+}
 
 /// The TLS server options of listener `l` (psk_file is broker-wide, as in mosquitto).
 net::tls_server_options tls_options_of(const listener_config& l, const broker_config& c) {
@@ -221,14 +300,24 @@ struct broker::impl {
                 runtime->tls = std::make_unique<net::tls_context_slot>(std::move(built.context));
             }
             boost::system::error_code ec;
-            const auto address = asio::ip::make_address(
-                l.bind_address.empty() ? std::string("0.0.0.0") : l.bind_address, ec);
-            if (ec) {
-                throw std::system_error(ec, "invalid bind address '" + l.bind_address + "'");
-            }
-            const asio::ip::tcp::endpoint endpoint(address, l.port);
+            const auto address = listen_addresses(l).front();
+            asio::ip::tcp::endpoint endpoint(address, l.port);
             auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(main_ctx);
-            acceptor->open(endpoint.protocol());
+            acceptor->open(endpoint.protocol(), ec);
+            if (ec && address.is_v6() && address.is_unspecified() && l.socket_domain.empty()) {
+                // No IPv6 on this host: every IPv4 address instead.
+                endpoint = asio::ip::tcp::endpoint(asio::ip::address_v4::any(), l.port);
+                ec.clear();
+                acceptor->open(endpoint.protocol(), ec);
+            }
+            if (ec) {
+                throw std::system_error(ec,
+                                        "cannot open a socket for " + endpoint_string(endpoint));
+            }
+            if (endpoint.address().is_v6() && endpoint.address().is_unspecified()) {
+                // Both families on one socket unless socket_domain ipv6 asked for IPv6 only.
+                acceptor->set_option(asio::ip::v6_only(l.socket_domain == "ipv6"), ec);
+            }
             acceptor->set_option(asio::socket_base::reuse_address(true));
             acceptor->bind(endpoint, ec);
             if (ec) {
@@ -310,25 +399,62 @@ struct broker::impl {
                 if (w.stopping) {
                     return; // the socket's destructor closes it
                 }
-                std::unique_ptr<net::transport> transport;
-                if (listener.tls) {
-                    // The context current at accept time: a reload affects new handshakes only.
-                    transport =
-                        std::make_unique<net::tls_transport>(std::move(s), listener.tls->get());
-                } else {
-                    transport = std::make_unique<net::tcp_transport>(std::move(s));
+                if (!listener.config->proxy_protocol) {
+                    start_connection(w, listener, std::move(s), key, {});
+                    return;
                 }
-                if (listener.config->protocol == "websockets") {
-                    transport = std::make_unique<net::websocket_transport>(
-                        std::move(transport),
-                        net::websocket_options{w.state.config.websockets_headers_size});
-                }
-                auto c =
-                    std::make_shared<connection>(w, std::move(transport), key, *listener.config);
-                w.connections.emplace(key, c);
-                c->start();
+                // Behind a load balancer: the PROXY header comes first, before TLS.
+                net::read_proxy_header(
+                    std::move(s), w.state.config.connect_timeout,
+                    [&w, &listener, key](asio::ip::tcp::socket sock,
+                                         std::optional<net::proxy_header> header,
+                                         std::string error) {
+                        if (!header) {
+                            boost::system::error_code ignored;
+                            const auto remote = sock.remote_endpoint(ignored);
+                            log(log_level::info, "{}: refused on a proxy_protocol listener: {}",
+                                ignored ? std::string("?") : net::endpoint_string(remote), error);
+                            sock.close(ignored);
+                            return;
+                        }
+                        if (w.stopping) {
+                            return;
+                        }
+                        start_connection(w, listener, std::move(sock), key,
+                                         header->has_address ? header->source : std::string());
+                    });
             });
         }
+    }
+
+    /// On `w`: wraps an accepted socket in the listener's transports and starts its MQTT
+    /// connection. `address`: the client's real address from a PROXY header, or empty.
+    static void start_connection(worker& w, listener_runtime& listener, asio::ip::tcp::socket s,
+                                 std::uint64_t key, const std::string& address) {
+        std::unique_ptr<net::transport> transport;
+        if (listener.tls) {
+            // The context current at accept time: a reload affects new handshakes only.
+            auto tls = std::make_unique<net::tls_transport>(std::move(s), listener.tls->get());
+            if (!address.empty()) {
+                tls->set_peer_address(address);
+            }
+            transport = std::move(tls);
+        } else {
+            auto tcp = std::make_unique<net::tcp_transport>(std::move(s));
+            if (!address.empty()) {
+                tcp->set_peer_address(address);
+            }
+            transport = std::move(tcp);
+        }
+        if (listener.config->protocol == "websockets") {
+            transport = std::make_unique<net::websocket_transport>(
+                std::move(transport),
+                net::websocket_options{w.state.config.websockets_headers_size});
+        }
+        auto c = std::make_shared<connection>(w, std::move(transport), key, *listener.config,
+                                              listener.connections);
+        w.connections.emplace(key, c);
+        c->start();
     }
 
     /// Every 250 ms on each worker: connection deadlines (connect timeout, keep-alive,

@@ -173,7 +173,6 @@ constexpr std::array unsupported_directives{
     unsupported_directive{"allow_duplicate_messages", ""},
     unsupported_directive{"allow_zero_length_clientid", ""},
     unsupported_directive{"auto_id_prefix", ""},
-    unsupported_directive{"bind_interface", ""},
     unsupported_directive{"http_dir",
                           " (tern serves MQTT over WebSocket on any path, and no files)"},
     unsupported_directive{"max_inflight_bytes", ""},
@@ -513,6 +512,7 @@ private:
         static constexpr std::array directives{
             directive{"allow_anonymous", &parser::on_allow_anonymous},
             directive{"bind_address", &parser::on_bind_address},
+            directive{"bind_interface", &parser::on_bind_interface},
             directive{"cafile", &parser::on_cafile},
             directive{"capath", &parser::on_capath},
             directive{"certfile", &parser::on_certfile},
@@ -520,6 +520,7 @@ private:
             directive{"ciphers_tls1.3", &parser::on_ciphers_tls13},
             directive{"crlfile", &parser::on_crlfile},
             directive{"dhparamfile", &parser::on_dhparamfile},
+            directive{"proxy_protocol", &parser::on_proxy_protocol},
             directive{"psk_file", &parser::on_psk_file},
             directive{"psk_hint", &parser::on_psk_hint},
             directive{"sni_certificate", &parser::on_sni_certificate},
@@ -690,6 +691,10 @@ private:
         cfg_.websockets_headers_size =
             n == 0 ? 8 * 1024 : static_cast<std::size_t>(std::max<std::int64_t>(n, 256));
     }
+    void on_bind_interface(const line& l) {
+        set_once(l, target(l).bind_interface, text(l, "an interface name"), " for this listener");
+    }
+    void on_proxy_protocol(const line& l) { target(l).proxy_protocol = boolean(l); }
     void on_psk_file(const line& l) { set_once(l, cfg_.psk_file, text(l, "a file name"), ""); }
     void on_tls_keyform(const line& l) {
         const std::string_view value = single(l, "pem or engine");

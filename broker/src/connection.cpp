@@ -174,9 +174,10 @@ void sweep_sessions(worker& w) {
 // connection
 
 connection::connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key,
-                       const listener_config& listener)
+                       const listener_config& listener,
+                       std::atomic<std::size_t>& listener_connections)
     : owner_(owner), state_(owner.state), transport_(std::move(transport)), listener_(listener),
-      key_(key), peer_(transport_->peer().address),
+      listener_connections_(listener_connections), key_(key), peer_(transport_->peer().address),
       deadline_(owner.state.clock.now() + owner.state.config.connect_timeout),
       decoder_(mqtt::decode_options{mqtt::protocol_version::v5,
                                     owner.state.config.max_connect_packet_size,
@@ -579,6 +580,12 @@ void connection::on_connect(const mqtt::connect& c,
                        "max_connections reached");
         return;
     }
+    if (listener_.max_connections && listener_connections_.load() >= *listener_.max_connections) {
+        refuse_connect(v5() ? mqtt::reason_code::quota_exceeded
+                            : mqtt::reason_code::server_unavailable,
+                       "max_connections of this listener reached");
+        return;
+    }
     if (v5() && c.props.authentication_method) {
         // Enhanced authentication: no method is implemented yet [MQTT-4.12.0-1].
         refuse_connect(mqtt::reason_code::bad_authentication_method,
@@ -647,6 +654,7 @@ void connection::on_connect(const mqtt::connect& c,
 
     connect_received_ = true;
     state_.connection_count.fetch_add(1);
+    listener_connections_.fetch_add(1);
     counted_ = true;
     decoder_.options().version = c.version;
     decoder_.options().maximum_packet_size = state_.max_packet_size;
@@ -1275,6 +1283,7 @@ void connection::finish() {
     finish_session();
     if (counted_) {
         state_.connection_count.fetch_sub(1);
+        listener_connections_.fetch_sub(1);
         counted_ = false;
     }
     will_.reset();

@@ -13,6 +13,7 @@
 #include <boost/container/small_vector.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -62,8 +63,10 @@ class connection : public std::enable_shared_from_this<connection> {
 public:
     /// `listener`: the configuration of the listener that accepted it (lives in the broker's
     /// immutable config).
+    /// `listener_connections`: the connections counted against the listener's
+    /// max_connections (shared by every worker; lives as long as the broker).
     connection(worker& owner, std::unique_ptr<net::transport> transport, std::uint64_t key,
-               const listener_config& listener);
+               const listener_config& listener, std::atomic<std::size_t>& listener_connections);
     ~connection();
 
     /// Starts reading.
@@ -174,6 +177,7 @@ private:
     shared_state& state_;
     std::unique_ptr<net::transport> transport_;
     const listener_config& listener_;
+    std::atomic<std::size_t>& listener_connections_;
     const std::uint64_t key_;
     /// Bytes of a read that arrived after CONNECT while the session was still on its way;
     /// decoded once it is attached.

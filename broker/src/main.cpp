@@ -27,17 +27,10 @@ using namespace tern::core;
 
 /// Directives that parse but that this build does not act on yet, one warning each, so a
 /// configuration never silently means less than it says.
-/// TODO(lead): shrink as the broker learns them (socket_domain with the listener rewrite,
-/// log_dest topic with $SYS, user with privilege dropping).
+/// TODO(lead): shrink as the broker learns them (log_dest topic with $SYS, user with
+/// privilege dropping).
 std::vector<std::string> not_yet_enforced(const broker_config& config) {
     std::vector<std::string> warnings;
-    for (const auto& l : config.listeners) {
-        if (!l.socket_domain.empty()) {
-            warnings.push_back(fmt::format("{}: socket_domain {} is not enforced yet: the "
-                                           "listener binds its address as given",
-                                           l.origin, l.socket_domain));
-        }
-    }
     const auto& dests = config.logging.destinations;
     if (std::find(dests.begin(), dests.end(), "topic") != dests.end()) {
         warnings.emplace_back("log_dest topic is not served yet: no log messages are published "

@@ -7,7 +7,11 @@ namespace tern::net {
 namespace asio = boost::asio;
 
 std::string endpoint_string(const asio::ip::tcp::endpoint& endpoint) {
-    const auto address = endpoint.address();
+    auto address = endpoint.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: show them as IPv4.
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    }
     return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
                            : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }

@@ -267,7 +267,9 @@ void broker_process::start_tern(const broker_settings& settings) {
     while (clock::now() < deadline) {
         const std::vector<int> ports = parse_ports(read_file(port_file));
         if (ports.size() >= expected) {
-            ports_.assign(ports.begin(), ports.begin() + static_cast<std::ptrdiff_t>(expected));
+            // The file is written whole (a rename): every listener of the configuration is there,
+            // also those of a `-c FILE` given through tern_args.
+            ports_ = ports;
             port_ = ports_.front();
             return;
         }

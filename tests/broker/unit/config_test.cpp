@@ -678,7 +678,6 @@ TEST_CASE("known mosquitto directives this version does not implement", "[config
                                    "memory_limit",
                                    "mount_point",
                                    "http_dir",
-                                   "bind_interface",
                                    "max_topic_alias",
                                    "max_inflight_bytes",
                                    "websockets_log_level",
@@ -1184,4 +1183,17 @@ TEST_CASE("TLS listener directives", "[config][tls]") {
         CHECK(parse_error("listener 8883\ntls_keyform der\n") ==
               "t.conf:2: tls_keyform: expected pem or engine, got 'der'");
     }
+}
+
+TEST_CASE("listener options: bind_interface, proxy_protocol", "[config]") {
+    const auto c = parse_ok("listener 1883\nbind_interface eth0\nproxy_protocol true\n"
+                            "listener 1884\n");
+    CHECK(c.listeners[0].bind_interface == "eth0");
+    CHECK(c.listeners[0].proxy_protocol);
+    CHECK(c.listeners[1].bind_interface.empty());
+    CHECK_FALSE(c.listeners[1].proxy_protocol);
+    CHECK(parse_error("listener 1883\nproxy_protocol v2\n") ==
+          "t.conf:2: proxy_protocol: expected true or false, got 'v2'");
+    CHECK(parse_error("listener 1883\nbind_interface lo\nbind_interface eth0\n") ==
+          "t.conf:3: bind_interface: duplicate value for this listener");
 }

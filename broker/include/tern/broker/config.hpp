@@ -35,6 +35,9 @@ struct listener_config {
     std::optional<std::size_t> max_connections; ///< per listener; unset: unlimited
     /// `socket_domain`: "ipv4" or "ipv6" restricts the listener to that family; empty: both.
     std::string socket_domain;
+    /// `bind_interface`: listen on this interface's address (the first of the listener's
+    /// family, IPv4 first); empty: bind_address or every address.
+    std::string bind_interface;
     // TLS (docs/configuration.md "TLS"): the listener serves TLS when certfile (or psk_hint)
     // is set.
     std::string cafile;      ///< CA bundle for client certificates
@@ -62,6 +65,10 @@ struct listener_config {
         bool operator==(const sni_entry&) const = default;
     };
     std::vector<sni_entry> sni_certificates;
+
+    /// Tern: `proxy_protocol true` — every connection starts with a PROXY protocol v1 or v2
+    /// header (from a load balancer); connections without one are refused.
+    bool proxy_protocol = false;
 
     /// True when the listener serves TLS.
     bool tls() const noexcept { return !certfile.empty() || !psk_hint.empty(); }
