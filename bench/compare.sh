@@ -42,6 +42,7 @@ IDLE_CONNECT_RATE=2000
 SUBS_RATE=5000
 MAX_INFLIGHT=20
 MAX_QUEUED=1000
+TRANSPORT=tcp
 
 usage() {
     cat <<EOF
@@ -73,6 +74,9 @@ Run tern-bench scenarios against Tern and Mosquitto 2.0 on this machine and comp
   --bench-threads N     tern-bench threads (default: tern-bench's default)
   --max-inflight N      max_inflight_messages for both brokers (default 20)
   --max-queued N        max_queued_messages for both brokers (default 1000)
+  --transport T         tcp (default), tls (ECDSA P-256 server key), tls-rsa (RSA-2048),
+                        ws or wss: for the sweeps and for scenarios without their own.
+                        A scenario takes its own as NAME@T, e.g. conn-storm@tls-rsa,fan-in@ws
   --pin                 pin the broker to the last CPU and tern-bench to the others (taskset)
   --dry-run             print the plan and the commands, run nothing
   -h, --help            this help
@@ -109,6 +113,7 @@ while (($#)); do
     --bench-threads) BENCH_THREADS=${2:?}; shift 2 ;;
     --max-inflight) MAX_INFLIGHT=${2:?}; shift 2 ;;
     --max-queued) MAX_QUEUED=${2:?}; shift 2 ;;
+    --transport) TRANSPORT=${2:?}; shift 2 ;;
     --pin) PIN=1; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -135,6 +140,9 @@ fi
 IDLE_POINTS=${IDLE_POINTS:-1000,5000,10000,20000,50000}
 FANOUT_POINTS=${FANOUT_POINTS:-1,10,100,1000}
 SUBS_POINTS=${SUBS_POINTS:-1000,10000,100000,1000000}
+
+valid_transport() { [[ $1 == tcp || $1 == tls || $1 == tls-rsa || $1 == ws || $1 == wss ]]; }
+valid_transport "$TRANSPORT" || die "unknown transport '$TRANSPORT' (tcp, tls, tls-rsa, ws, wss)"
 
 if ((!SCENARIOS_SET)); then
     if [[ -n $SWEEPS ]]; then SCENARIOS=none; else SCENARIOS=$DEFAULT_SCENARIOS; fi
@@ -310,6 +318,20 @@ log_dest stderr
 log_type error
 log_type warning
 EOF
+    transport_conf_lines >>"$1"
+}
+
+# The listener lines for CUR_TRANSPORT (same for both brokers): TLS certificate and key,
+# WebSocket protocol.
+transport_conf_lines() {
+    case $CUR_TRANSPORT in
+    tls | wss) printf 'certfile %s\nkeyfile %s\n' "$PKI/server-ec.crt" "$PKI/server-ec.key" ;;
+    tls-rsa) printf 'certfile %s\nkeyfile %s\n' "$PKI/server-rsa.crt" "$PKI/server-rsa.key" ;;
+    esac
+    case $CUR_TRANSPORT in
+    ws | wss) echo "protocol websockets" ;;
+    esac
+    return 0
 }
 
 write_tern_conf() { # FILE PORT [minimal]
@@ -325,6 +347,7 @@ write_tern_conf() { # FILE PORT [minimal]
             echo "log_type error"
             echo "log_type warning"
         fi
+        transport_conf_lines
     } >"$1"
 }
 
@@ -398,17 +421,29 @@ stop_broker() {
 # ---------------------------------------------------------------------------------------------
 # Running tern-bench
 # ---------------------------------------------------------------------------------------------
-scenario_file() {
-    local s=$1
+scenario_file() { # NAME[@TRANSPORT] or PATH[@TRANSPORT] -> the .json file
+    local s=${1%@*}
     if [[ $s == */* || $s == *.json ]]; then echo "$s"; else echo "$ROOT/bench/scenarios/$s.json"; fi
 }
-scenario_name() {
-    local s=${1##*/}
-    echo "${s%.json}"
+scenario_name() { # the label: file name without .json, with @TRANSPORT when not tcp
+    local spec=$1 t
+    t=$(transport_of "$spec")
+    local s=${spec%@*}
+    s=${s##*/}
+    s=${s%.json}
+    if [[ $t == tcp ]]; then echo "$s"; else echo "$s@$t"; fi
+}
+transport_of() { # NAME@TRANSPORT -> TRANSPORT; without @: the --transport default
+    if [[ $1 == *@* ]]; then echo "${1##*@}"; else echo "$TRANSPORT"; fi
 }
 
 common_bench_flags() { # PORT -> flags on stdout, one per line
     printf '%s\n' --host 127.0.0.1 --port "$1" --json --quiet
+    case $CUR_TRANSPORT in
+    tls | tls-rsa) printf '%s\n' --tls --cafile "$PKI/ca.crt" ;;
+    ws) printf '%s\n' --transport ws --ws-path /mqtt ;;
+    wss) printf '%s\n' --transport wss --ws-path /mqtt --cafile "$PKI/ca.crt" ;;
+    esac
     [[ -n $BENCH_THREADS ]] && printf '%s\n' --threads "$BENCH_THREADS"
     [[ -n $DURATION ]] && printf '%s\n' --duration "$DURATION"
     [[ -n $WARMUP ]] && printf '%s\n' --warmup "$WARMUP"
@@ -489,8 +524,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
     for s in "${SCENARIO_LIST[@]}"; do
         f=$(scenario_file "$s")
         if ((!DRY_RUN)) && [[ ! -r $f ]]; then die "scenario not found: $f"; fi
+        t=$(transport_of "$s")
+        valid_transport "$t" || die "unknown transport '$t' in '$s' (tcp, tls, tls-rsa, ws, wss)"
         e=$(expected_seconds "$f")
-        while read -r b; do plan_add scenario "$f" "$b" "$rep" "$e"; done < <(ordered_brokers "$rep")
+        while read -r b; do plan_add scenario "$f@$t" "$b" "$rep" "$e"; done < <(ordered_brokers "$rep")
     done
 done
 # Sweeps: every point, every broker, REPS times; brokers alternate per point.
@@ -589,8 +626,9 @@ write_meta() { # FILE key=value...
     printf '%s\n' "$@" >"$f"
 }
 
-run_scenario() { # IDX FILE BROKER REP PREFIX
-    local f=$2 broker=$3 prefix=$5 flags=()
+run_scenario() { # IDX FILE@TRANSPORT BROKER REP PREFIX
+    local f broker=$3 prefix=$5 flags=()
+    f=$(scenario_file "$2")
     mapfile -t flags < <(common_bench_flags "$BROKER_PORT")
     local timeout_s=$((${PLAN_EXPECT[$1]} * 3 + 60))
     local args=(run "$f" "${flags[@]}")
@@ -661,6 +699,32 @@ if ((DRY_RUN)); then
     exit 0
 fi
 
+# A throwaway PKI for the TLS transports: one CA, an ECDSA P-256 and an RSA-2048 server key,
+# both for 127.0.0.1 (tern-bench verifies the server against the CA).
+PKI="$OUT/pki"
+CUR_TRANSPORT=tcp
+needs_pki=0
+for a in "${PLAN_ARG[@]}"; do [[ $a == *@tls* || $a == *@wss ]] && needs_pki=1; done
+[[ $TRANSPORT == tls* || $TRANSPORT == wss ]] && needs_pki=1
+if ((needs_pki)); then
+    mkdir -p "$PKI"
+    (
+        cd "$PKI"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=compare.sh CA" -keyout ca.key -out ca.crt
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+            -keyout server-ec.key -out server-ec.csr
+        openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server-rsa.key \
+            -out server-rsa.csr
+        for k in ec rsa; do
+            openssl x509 -req -in "server-$k.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+                -days 2 -extfile san.ext -out "server-$k.crt"
+        done
+        chmod a+r ./* # mosquitto reads them after dropping privileges
+    ) >"$OUT/pki.log" 2>&1 || die "could not make the test certificates (see $OUT/pki.log)"
+fi
+
 RUN_START=$EPOCHREALTIME
 SPENT_EXPECTED=0
 FAILED=0
@@ -698,6 +762,7 @@ for ((i = 0; i < TOTAL_RUNS; i++)); do
 
     t_start=$EPOCHREALTIME
     rc=0
+    if [[ $kind == scenario ]]; then CUR_TRANSPORT=$(transport_of "$arg"); else CUR_TRANSPORT=$TRANSPORT; fi
     if start_broker "$broker" "$prefix"; then
         sleep 0.2 # let the broker settle before the baseline sample
         case $kind in
@@ -716,7 +781,7 @@ for ((i = 0; i < TOTAL_RUNS; i++)); do
     fi
     wall=$(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.2f", b - a}')
     write_meta "$prefix.meta" "kind=$kind" "label=$label" "arg=$arg" "broker=$broker" \
-        "rep=$rep" "rc=$rc" "wall_s=$wall" "broker_alive_at_end=$alive" "broker_mode=$BROKER_MODE" \
+        "transport=$CUR_TRANSPORT" "rep=$rep" "rc=$rc" "wall_s=$wall" "broker_alive_at_end=$alive" "broker_mode=$BROKER_MODE" \
         "clk_tck=$CLK_TCK"
     SPENT_EXPECTED=$((SPENT_EXPECTED + PLAN_EXPECT[i]))
     if [[ $rc != 0 ]]; then
