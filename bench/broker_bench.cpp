@@ -6,8 +6,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "retained_store.hpp"
-#include "topic_index.hpp"
+#include "index/retained_store.hpp"
+#include "index/topic_index.hpp"
 
 #include <cstdint>
 #include <cstdio>

@@ -1,7 +1,7 @@
 // retained_store: set/replace/clear, matching against a naive reference over random topics and
 // filters ($ topics, empty levels, '#', '+'), and concurrent set/match (run under TSan).
 
-#include "retained_store.hpp"
+#include "index/retained_store.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,7 +2,7 @@
 // subscriptions, No Local, shared groups and their strategies, and a concurrency stress test
 // (run under TSan by the tsan preset).
 
-#include "topic_index.hpp"
+#include "index/topic_index.hpp"
 
 #include <tern/protocol/topic.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 // Moving messages from publishers to sessions across workers.
 
-#include "shared_state.hpp"
+#include "engine/shared_state.hpp"
 
 #include <cstddef>
 #include <vector>

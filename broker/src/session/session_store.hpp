@@ -1,8 +1,8 @@
 #pragma once
 // The session-store interface: where session state goes so that it can outlive the process.
 
-#include "message.hpp"
-#include "topic_index.hpp"
+#include "index/topic_index.hpp"
+#include "session/message.hpp"
 
 #include <chrono>
 #include <cstdint>

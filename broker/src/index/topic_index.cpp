@@ -2,7 +2,7 @@
 // behind a big-reader lock, and shared-subscription groups with pluggable pick strategies.
 // Design, concurrency argument and measurements: docs/topic-index.md.
 
-#include "topic_index.hpp"
+#include "index/topic_index.hpp"
 
 #include <tern/protocol/topic.hpp>
 

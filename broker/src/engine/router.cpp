@@ -1,7 +1,7 @@
-#include "router.hpp"
+#include "engine/router.hpp"
 
-#include "connection.hpp"
-#include "session.hpp"
+#include "mqtt/connection.hpp"
+#include "session/session.hpp"
 
 #include <tern/core/log.hpp>
 

@@ -1,9 +1,9 @@
 #pragma once
 // An MQTT session: the state that outlives a network connection [MQTT-4.1].
 
-#include "message.hpp"
-#include "subscriber.hpp"
-#include "topic_index.hpp"
+#include "index/subscriber.hpp"
+#include "index/topic_index.hpp"
+#include "session/message.hpp"
 
 #include <tern/protocol/packets.hpp>
 

@@ -1,11 +1,11 @@
 #pragma once
 // What every worker of one broker shares, and what each worker owns.
 
-#include "message.hpp"
-#include "retained_store.hpp"
-#include "session_store.hpp"
-#include "subscriber.hpp"
-#include "topic_index.hpp"
+#include "index/retained_store.hpp"
+#include "index/subscriber.hpp"
+#include "index/topic_index.hpp"
+#include "session/message.hpp"
+#include "session/session_store.hpp"
 
 #include <tern/broker/config.hpp>
 #include <tern/broker/services.hpp>

@@ -1,9 +1,9 @@
 #pragma once
 // One client connection over a net::transport, on the connection's worker.
 
-#include "message.hpp"
-#include "session.hpp"
-#include "shared_state.hpp"
+#include "engine/shared_state.hpp"
+#include "session/message.hpp"
+#include "session/session.hpp"
 
 #include <tern/net/transport.hpp>
 #include <tern/protocol/decoder.hpp>

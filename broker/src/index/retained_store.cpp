@@ -2,7 +2,7 @@
 // write-locks one shard; match() (a SUBSCRIBE) walks only the branches its filter can reach.
 // See docs/topic-index.md.
 
-#include "retained_store.hpp"
+#include "index/retained_store.hpp"
 
 #include <tern/protocol/topic.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 // Retained messages by topic, matched against subscription filters.
 
-#include "message.hpp"
+#include "session/message.hpp"
 
 #include <cstddef>
 #include <memory>

@@ -1,8 +1,8 @@
-#include "session.hpp"
+#include "session/session.hpp"
 
-#include "connection.hpp"
-#include "router.hpp"
-#include "shared_state.hpp"
+#include "engine/router.hpp"
+#include "engine/shared_state.hpp"
+#include "mqtt/connection.hpp"
 
 #include <tern/core/log.hpp>
 

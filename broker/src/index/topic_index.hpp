@@ -2,7 +2,7 @@
 // The subscription index: a topic trie for `+`/`#` filters, shared-subscription groups, read
 // concurrently by every worker's publish path without a global lock.
 
-#include "subscriber.hpp"
+#include "index/subscriber.hpp"
 
 #include <tern/broker/config.hpp>
 #include <tern/protocol/packets.hpp>

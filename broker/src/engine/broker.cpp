@@ -1,9 +1,9 @@
 #include <tern/broker/broker.hpp>
 
-#include "connection.hpp"
-#include "router.hpp"
-#include "session.hpp"
-#include "shared_state.hpp"
+#include "engine/router.hpp"
+#include "engine/shared_state.hpp"
+#include "mqtt/connection.hpp"
+#include "session/session.hpp"
 
 #include <tern/core/log.hpp>
 #include <tern/net/proxy_reader.hpp>

@@ -1,0 +1,128 @@
+// Sending to a client: PUBLISH per subscriber (header per receiver, payload shared), other packets,
+// the frame queue.
+#include "mqtt/connection_detail.hpp"
+
+namespace tern::broker {
+
+bool connection::accepts_qos0() const noexcept {
+    return !closing_ && queued_bytes_ < backlog_high_watermark;
+}
+
+std::size_t connection::inflight_window() const noexcept {
+    const std::size_t configured =
+        state_.config.max_inflight_messages == 0 ? 65535 : state_.config.max_inflight_messages;
+    return std::min<std::size_t>(configured, receive_maximum_);
+}
+
+bool connection::send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) {
+    const message& m = *out.msg;
+    mqtt::publish p;
+    p.topic = m.publish.topic;
+    p.payload = m.publish.payload;
+    p.qos = out.qos;
+    p.retain = out.retain;
+    p.dup = dup;
+    p.packet_id = packet_id;
+    if (v5()) {
+        p.props = m.publish.props;
+        if (const auto left = expiry_left(m, state_.clock.now())) {
+            if (*left == 0) {
+                return false; // expired on the way [MQTT-3.3.2-5]
+            }
+            p.props.message_expiry_interval = *left; // [MQTT-3.3.2-6]
+        }
+        p.props.subscription_identifiers.assign(out.subscription_ids.begin(),
+                                                out.subscription_ids.end());
+        if (client_alias_maximum_ != 0) {
+            const auto topic = std::string(m.publish.topic);
+            if (const auto it = outbound_aliases_.find(topic); it != outbound_aliases_.end()) {
+                p.props.topic_alias = it->second;
+                p.topic = {}; // the client knows the topic by its alias
+            } else if (outbound_aliases_.size() < client_alias_maximum_) {
+                const auto alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
+                outbound_aliases_.emplace(topic, alias);
+                p.props.topic_alias = alias;
+            }
+        }
+    } else if (const auto left = expiry_left(m, state_.clock.now()); left && *left == 0) {
+        return false;
+    }
+    auto layout = mqtt::publish_size(p, version_);
+    if (!layout) {
+        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(), m.publish.topic,
+            layout.error().message());
+        return false;
+    }
+    if (layout->total_size > client_max_packet_size_) {
+        // [MQTT-3.1.2-25]: never send more than the client's Maximum Packet Size; the message
+        // is discarded for this client as if delivered.
+        log(log_level::debug,
+            "{}: message on '{}' ({} bytes) over the client's maximum packet size, dropped",
+            describe(), m.publish.topic, layout->total_size);
+        return false;
+    }
+    frame f;
+    f.head.resize(layout->header_size);
+    const auto written = mqtt::encode_publish_header(p, version_, f.head);
+    if (!written) {
+        log(log_level::error, "{}: cannot encode PUBLISH to '{}': {}", describe(), m.publish.topic,
+            written.error().message());
+        return false;
+    }
+    f.payload = p.payload;
+    f.keep = out.msg;
+    owner_.counters.add(owner_.counters.messages_sent, 1);
+    enqueue(std::move(f));
+    return true;
+}
+
+void connection::send_pubrel(std::uint16_t packet_id) {
+    send(mqtt::pubrel{packet_id, mqtt::reason_code::success, {}});
+}
+
+void connection::send(const mqtt::packet& p) {
+    auto size = mqtt::encoded_size(p, version_);
+    if (size && *size > client_max_packet_size_) {
+        // [MQTT-3.1.2-25]: drop the Reason String (and User Properties) rather than exceed the
+        // client's Maximum Packet Size; what is left is small enough for any legal maximum.
+        auto lean = p;
+        std::visit(
+            [](auto& packet) {
+                if constexpr (requires { packet.props.reason_string; }) {
+                    packet.props.reason_string.reset();
+                    packet.props.user_properties.clear();
+                }
+            },
+            lean);
+        send_encoded(lean);
+        return;
+    }
+    send_encoded(p);
+}
+
+void connection::send_encoded(const mqtt::packet& p) {
+    const auto size = mqtt::encoded_size(p, version_);
+    if (!size) {
+        // Only a bug can get here: every packet we build is encodable.
+        log(log_level::error, "{}: cannot encode {}: {}", describe(),
+            mqtt::to_string(mqtt::type_of(p)), size.error().message());
+        close();
+        return;
+    }
+    frame f;
+    f.head.resize(*size);
+    (void)mqtt::encode(p, version_, f.head);
+    enqueue(std::move(f));
+}
+
+void connection::enqueue(frame f) {
+    if (closed_) {
+        return;
+    }
+    owner_.counters.add(owner_.counters.packets_sent, 1);
+    queued_bytes_ += frame_size(f.head.size(), f.payload);
+    queue_.push_back(std::move(f));
+    schedule_write();
+}
+
+} // namespace tern::broker
