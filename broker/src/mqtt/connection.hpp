@@ -139,7 +139,39 @@ private:
     void handle(protocol::received_packet& packet);
     void on_connect(const protocol::connect& c, const std::shared_ptr<const std::uint8_t[]>& s);
     void on_publish(protocol::publish& p, const std::shared_ptr<const std::uint8_t[]>& s);
+    // on_connect's steps: each refuses the CONNECT itself and returns false to stop.
+    bool within_connection_limits();
+    /// Certificate identities, enhanced authentication, allow_anonymous (the authenticator
+    /// seam of the access-control issue plugs in here).
+    bool authenticate(const protocol::connect& c);
+    bool assign_client_id(const protocol::connect& c);
+    bool negotiate_keep_alive(const protocol::connect& c);
+    bool check_will(const protocol::connect& c);
+    void take_client_limits(const protocol::connect& c);
+    void keep_will(const protocol::connect& c, const std::shared_ptr<const std::uint8_t[]>& s);
+    // on_publish's steps.
+    /// Resolves or records a v5 topic alias; false when the connection is failed for it.
+    bool resolve_topic_alias(protocol::publish& p, std::string& aliased_topic);
+    bool check_publish(const protocol::publish& p, bool aliased);
+    /// Stores a retained message and routes the message; returns the number of receivers.
+    std::size_t distribute(const protocol::publish& p,
+                           const std::shared_ptr<const std::uint8_t[]>& storage,
+                           std::string aliased_topic);
+    void acknowledge_publish(const protocol::publish& p, protocol::reason_code reason,
+                             std::string_view reason_text);
     void on_subscribe(const protocol::subscribe& s);
+    /// A subscription whose retained messages go out once the SUBACK is queued.
+    struct retained_request {
+        std::string_view filter;
+        delivery d;
+    };
+    /// One filter of a SUBSCRIBE: the granted QoS or refusal, or nullopt when the connection
+    /// was failed for a protocol error.
+    std::optional<protocol::reason_code> subscribe_one(const protocol::subscription& sub,
+                                                       std::uint32_t identifier,
+                                                       std::uint32_t weight,
+                                                       std::vector<retained_request>& retained);
+    void send_retained(const std::vector<retained_request>& retained);
     void on_unsubscribe(const protocol::unsubscribe& u);
     void on_disconnect(const protocol::disconnect& d);
     void on_puback(const protocol::puback& a);

@@ -18,26 +18,47 @@ void connection::refuse_connect(mqtt::reason_code reason, std::string_view why) 
 
 void connection::on_connect(const mqtt::connect& c,
                             const std::shared_ptr<const std::uint8_t[]>& storage) {
-    const auto& cfg = state_.config;
     version_ = c.version;
+    // Each step refuses the CONNECT itself (CONNACK with its reason, then close) and returns
+    // false when the client may not go on.
+    if (!within_connection_limits() || !authenticate(c) || !assign_client_id(c) ||
+        !negotiate_keep_alive(c) || !check_will(c)) {
+        return;
+    }
+    connect_received_ = true;
+    state_.connection_count.fetch_add(1);
+    listener_connections_.fetch_add(1);
+    counted_ = true;
+    decoder_.options().version = c.version;
+    decoder_.options().maximum_packet_size = state_.max_packet_size;
+    take_client_limits(c);
+    keep_will(c, storage);
+    claim_session(c.clean_start);
+}
 
+bool connection::within_connection_limits() {
+    const auto& cfg = state_.config;
     if (cfg.max_connections && state_.connection_count.load() >= *cfg.max_connections) {
         refuse_connect(v5() ? mqtt::reason_code::quota_exceeded
                             : mqtt::reason_code::server_unavailable,
                        "max_connections reached");
-        return;
+        return false;
     }
     if (listener_.max_connections && listener_connections_.load() >= *listener_.max_connections) {
         refuse_connect(v5() ? mqtt::reason_code::quota_exceeded
                             : mqtt::reason_code::server_unavailable,
                        "max_connections of this listener reached");
-        return;
+        return false;
     }
+    return true;
+}
+
+bool connection::authenticate(const mqtt::connect& c) {
     if (v5() && c.props.authentication_method) {
         // Enhanced authentication: no method is implemented yet [MQTT-4.12.0-1].
         refuse_connect(mqtt::reason_code::bad_authentication_method,
                        fmt::format("authentication method '{}'", *c.props.authentication_method));
-        return;
+        return false;
     }
     if (c.username) {
         username_ = std::string(*c.username);
@@ -57,54 +78,65 @@ void connection::on_connect(const mqtt::connect& c,
         if (identity.empty()) {
             refuse_connect(mqtt::reason_code::bad_user_name_or_password,
                            "no certificate identity to use as username");
-            return;
+            return false;
         }
         username_ = std::move(identity);
         authenticated_by_certificate = true;
     }
-    if (!cfg.allow_anonymous && !authenticated_by_certificate) {
+    if (!state_.config.allow_anonymous && !authenticated_by_certificate) {
         // No password file or plugin exists yet: only certificate identities authenticate (a
         // User Name alone proves nothing).
         refuse_connect(mqtt::reason_code::not_authorized, "allow_anonymous is false");
-        return;
+        return false;
     }
-    if (c.client_id.empty()) {
-        if (!v5() && !c.clean_start) {
-            // [MQTT-3.1.3-8]: a zero-byte ClientId needs CleanSession 1; return code 2.
-            refuse_connect(mqtt::reason_code::client_identifier_not_valid,
-                           "empty client id without clean session");
-            return;
-        }
-        client_id_ = fmt::format("tern-{:x}-{}", state_.client_id_salt, key_);
-        assigned_id_ = true;
-    } else {
+    return true;
+}
+
+bool connection::assign_client_id(const mqtt::connect& c) {
+    if (!c.client_id.empty()) {
         client_id_ = std::string(c.client_id);
+        return true;
     }
+    if (!v5() && !c.clean_start) {
+        // [MQTT-3.1.3-8]: a zero-byte ClientId needs CleanSession 1; return code 2.
+        refuse_connect(mqtt::reason_code::client_identifier_not_valid,
+                       "empty client id without clean session");
+        return false;
+    }
+    client_id_ = fmt::format("tern-{:x}-{}", state_.client_id_salt, key_);
+    assigned_id_ = true;
+    return true;
+}
+
+bool connection::negotiate_keep_alive(const mqtt::connect& c) {
+    const auto max = state_.config.max_keepalive;
     keep_alive_ = c.keep_alive;
     problem_information_ = c.props.request_problem_information.value_or(1) != 0;
-    if (keep_alive_ > cfg.max_keepalive || (keep_alive_ == 0 && cfg.max_keepalive < 65535)) {
+    if (keep_alive_ > max || (keep_alive_ == 0 && max < 65535)) {
         if (!v5()) {
             // 3.1.1 cannot be told another keep-alive: refused like mosquitto does.
             refuse_connect(mqtt::reason_code::client_identifier_not_valid,
                            fmt::format("keep-alive {} s above max_keepalive", keep_alive_));
-            return;
+            return false;
         }
-        keep_alive_ = cfg.max_keepalive; // sent back as Server Keep Alive [MQTT-3.2.2-22]
+        keep_alive_ = max; // sent back as Server Keep Alive [MQTT-3.2.2-22]
         keep_alive_changed_ = true;
     }
-    if (c.will && c.will->retain && !cfg.retain_available) {
+    return true;
+}
+
+bool connection::check_will(const mqtt::connect& c) {
+    if (c.will && c.will->retain && !state_.config.retain_available) {
         refuse_connect(v5() ? mqtt::reason_code::retain_not_supported
                             : mqtt::reason_code::unspecified_error,
                        "retained will while retain_available is false");
-        return;
+        return false;
     }
+    return true;
+}
 
-    connect_received_ = true;
-    state_.connection_count.fetch_add(1);
-    listener_connections_.fetch_add(1);
-    counted_ = true;
-    decoder_.options().version = c.version;
-    decoder_.options().maximum_packet_size = state_.max_packet_size;
+void connection::take_client_limits(const mqtt::connect& c) {
+    const auto& cfg = state_.config;
     if (v5()) {
         // The decoder rejects Receive Maximum 0; max() keeps a quota of 0 from ever stalling.
         receive_maximum_ = std::max<std::uint16_t>(c.props.receive_maximum.value_or(65535), 1);
@@ -118,20 +150,24 @@ void connection::on_connect(const mqtt::connect& c,
                                       cfg.persistent_client_expiration->count(), 0xFFFFFFFE))
                                 : 0xFFFFFFFFU;
     }
-    if (c.will) {
-        auto w = std::make_shared<message>();
-        w->publish.topic = c.will->topic;
-        w->publish.payload = c.will->payload;
-        w->publish.qos = c.will->qos;
-        w->publish.retain = c.will->retain;
-        // Will Delay Interval is not a PUBLISH property; the rest travel on.
-        w->publish.props = forwardable_properties(c.will->props);
-        w->storage = storage;
-        w->received_at = state_.clock.now();
-        will_delay_ = c.will->props.will_delay_interval.value_or(0);
-        will_ = std::move(w);
+}
+
+void connection::keep_will(const mqtt::connect& c,
+                           const std::shared_ptr<const std::uint8_t[]>& storage) {
+    if (!c.will) {
+        return;
     }
-    claim_session(c.clean_start);
+    auto w = std::make_shared<message>();
+    w->publish.topic = c.will->topic;
+    w->publish.payload = c.will->payload;
+    w->publish.qos = c.will->qos;
+    w->publish.retain = c.will->retain;
+    // Will Delay Interval is not a PUBLISH property; the rest travel on.
+    w->publish.props = forwardable_properties(c.will->props);
+    w->storage = storage;
+    w->received_at = state_.clock.now();
+    will_delay_ = c.will->props.will_delay_interval.value_or(0);
+    will_ = std::move(w);
 }
 
 void connection::claim_session(bool clean_start) {

@@ -5,41 +5,10 @@ namespace tern::broker {
 
 void connection::on_publish(mqtt::publish& p,
                             const std::shared_ptr<const std::uint8_t[]>& storage) {
-    const auto& cfg = state_.config;
     owner_.counters.add(owner_.counters.messages_received, 1);
     std::string aliased_topic;
-    if (p.props.topic_alias) {
-        const auto alias = *p.props.topic_alias;
-        if (!v5() || alias > inbound_alias_maximum) {
-            fail(mqtt::reason_code::topic_alias_invalid); // [MQTT-3.3.2-9]
-            return;
-        }
-        if (p.topic.empty()) {
-            const auto it = inbound_aliases_.find(alias);
-            if (it == inbound_aliases_.end()) {
-                fail(mqtt::reason_code::protocol_error); // [MQTT-3.3.4-?]: unknown alias
-                return;
-            }
-            aliased_topic = it->second;
-        } else {
-            inbound_aliases_[alias] = std::string(p.topic);
-        }
-        p.props.topic_alias.reset(); // never forwarded [MQTT-3.3.2-?]
-    }
-    if (!p.props.subscription_identifiers.empty()) {
-        // Only a server puts Subscription Identifiers in PUBLISH [MQTT-3.3.4-6].
-        fail(mqtt::reason_code::protocol_error);
-        return;
-    }
-    if (aliased_topic.empty()) {
-        if (const auto ec = mqtt::validate_topic_name(p.topic)) {
-            fail(ec);
-            return;
-        }
-    }
-    if (p.retain && !cfg.retain_available) {
-        fail(mqtt::reason_code::retain_not_supported); // [MQTT-3.3.1-?]
-        return;
+    if (!resolve_topic_alias(p, aliased_topic) || !check_publish(p, !aliased_topic.empty())) {
+        return; // the connection is closing with the reason
     }
     if (p.qos == mqtt::qos::exactly_once && session_->inbound_qos2.contains(p.packet_id)) {
         // A resend before PUBREL: already delivered once [MQTT-4.3.3-10]; just acknowledge.
@@ -48,45 +17,96 @@ void connection::on_publish(mqtt::publish& p,
     }
     auto reason = mqtt::reason_code::success;
     std::string_view reason_text;
-    if (cfg.message_size_limit != 0 && p.payload.size() > cfg.message_size_limit) {
+    const auto limit = state_.config.message_size_limit;
+    if (limit != 0 && p.payload.size() > limit) {
         // mosquitto's behaviour: the message is dropped, the flow still completes.
         log(log_level::info, "{}: PUBLISH on '{}' with {} bytes over message_size_limit, dropped",
             describe(), p.topic, p.payload.size());
         reason = mqtt::reason_code::implementation_specific_error;
         reason_text = "payload larger than message_size_limit";
+    } else if (distribute(p, storage, std::move(aliased_topic)) == 0 && v5()) {
+        reason = mqtt::reason_code::no_matching_subscribers;
+    }
+    acknowledge_publish(p, reason, reason_text);
+}
+
+bool connection::resolve_topic_alias(mqtt::publish& p, std::string& aliased_topic) {
+    if (!p.props.topic_alias) {
+        return true;
+    }
+    const auto alias = *p.props.topic_alias;
+    if (!v5() || alias > inbound_alias_maximum) {
+        fail(mqtt::reason_code::topic_alias_invalid); // [MQTT-3.3.2-9]
+        return false;
+    }
+    if (p.topic.empty()) {
+        const auto it = inbound_aliases_.find(alias);
+        if (it == inbound_aliases_.end()) {
+            fail(mqtt::reason_code::protocol_error); // an alias never set [MQTT-3.3.2-8]
+            return false;
+        }
+        aliased_topic = it->second;
     } else {
-        auto m = std::make_shared<message>();
-        if (!aliased_topic.empty()) {
-            m->topic_storage = std::move(aliased_topic);
-            m->publish.topic = m->topic_storage;
-        } else {
-            m->publish.topic = p.topic;
-        }
-        m->publish.payload = p.payload;
-        m->publish.qos = p.qos;
-        m->publish.retain = p.retain;
-        if (v5()) {
-            m->publish.props = forwardable_properties(p.props);
-        }
-        m->storage = storage;
-        m->received_at = state_.clock.now();
-        const message_ptr shared = std::move(m);
-        if (p.retain) {
-            state_.retained.set(shared);
-        }
-        const auto receivers =
-            route(owner_, shared,
-                  publish_context{shared->publish.topic, session_->handle->key, client_id_});
-        if (receivers == 0 && v5()) {
-            reason = mqtt::reason_code::no_matching_subscribers;
+        inbound_aliases_[alias] = std::string(p.topic);
+    }
+    p.props.topic_alias.reset(); // a hop-by-hop property: never forwarded
+    return true;
+}
+
+bool connection::check_publish(const mqtt::publish& p, bool aliased) {
+    if (!p.props.subscription_identifiers.empty()) {
+        // Only a server puts Subscription Identifiers in PUBLISH [MQTT-3.3.4-6].
+        fail(mqtt::reason_code::protocol_error);
+        return false;
+    }
+    if (!aliased) {
+        if (const auto ec = mqtt::validate_topic_name(p.topic)) {
+            fail(ec);
+            return false;
         }
     }
+    if (p.retain && !state_.config.retain_available) {
+        fail(mqtt::reason_code::retain_not_supported);
+        return false;
+    }
+    return true;
+}
+
+std::size_t connection::distribute(const mqtt::publish& p,
+                                   const std::shared_ptr<const std::uint8_t[]>& storage,
+                                   std::string aliased_topic) {
+    auto m = std::make_shared<message>();
+    if (!aliased_topic.empty()) {
+        m->topic_storage = std::move(aliased_topic);
+        m->publish.topic = m->topic_storage;
+    } else {
+        m->publish.topic = p.topic;
+    }
+    m->publish.payload = p.payload;
+    m->publish.qos = p.qos;
+    m->publish.retain = p.retain;
+    if (v5()) {
+        m->publish.props = forwardable_properties(p.props);
+    }
+    m->storage = storage; // topic and payload stay views into the received frame
+    m->received_at = state_.clock.now();
+    const message_ptr shared = std::move(m);
+    if (p.retain) {
+        state_.retained.set(shared);
+    }
+    return route(owner_, shared,
+                 publish_context{shared->publish.topic, session_->handle->key, client_id_});
+}
+
+void connection::acknowledge_publish(const mqtt::publish& p, mqtt::reason_code reason,
+                                     std::string_view reason_text) {
+    const bool with_text = v5() && problem_information_ && !reason_text.empty();
     switch (p.qos) {
     case mqtt::qos::at_most_once:
         break;
     case mqtt::qos::at_least_once: {
         mqtt::puback ack{p.packet_id, reason, {}};
-        if (v5() && problem_information_ && !reason_text.empty()) {
+        if (with_text) {
             ack.props.reason_string = reason_text;
         }
         send(ack);
@@ -97,7 +117,7 @@ void connection::on_publish(mqtt::publish& p,
             session_->inbound_qos2.insert(p.packet_id);
         }
         mqtt::pubrec ack{p.packet_id, reason, {}};
-        if (v5() && problem_information_ && !reason_text.empty()) {
+        if (with_text) {
             ack.props.reason_string = reason_text;
         }
         send(ack);

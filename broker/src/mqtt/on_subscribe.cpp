@@ -3,16 +3,17 @@
 #include "mqtt/connection_detail.hpp"
 
 #include <charconv>
+#include <optional>
+#include <vector>
 
 namespace tern::broker {
 
-void connection::on_subscribe(const mqtt::subscribe& s) {
-    std::uint32_t identifier = 0;
-    if (!s.props.subscription_identifiers.empty()) {
-        identifier = s.props.subscription_identifiers.front();
-    }
+namespace {
+
+/// The Tern `share-weight` SUBSCRIBE User Property (1..10000; anything else: weight 1).
+std::uint32_t share_weight_of(const mqtt::properties& props) {
     std::uint32_t weight = 1;
-    for (const auto& up : s.props.user_properties) {
+    for (const auto& up : props.user_properties) {
         if (up.key == weight_property) {
             std::uint32_t w = 0;
             const auto* end = up.value.data() + up.value.size();
@@ -21,45 +22,24 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
             }
         }
     }
-    struct retained_request {
-        std::string_view filter;
-        delivery d;
-    };
+    return weight;
+}
+
+} // namespace
+
+void connection::on_subscribe(const mqtt::subscribe& s) {
+    const std::uint32_t identifier =
+        s.props.subscription_identifiers.empty() ? 0 : s.props.subscription_identifiers.front();
+    const std::uint32_t weight = share_weight_of(s.props);
     std::vector<retained_request> retained;
     mqtt::suback ack;
     ack.packet_id = s.packet_id;
-    session& ses = *session_;
     for (const auto& sub : s.subscriptions) {
-        mqtt::reason_code reason = mqtt::reason_code::unspecified_error;
-        const auto parsed = mqtt::parse_topic_filter(sub.filter);
-        if (!parsed) {
-            reason = mqtt::reason_code::topic_filter_invalid;
-        } else if (parsed->is_shared() && sub.options.no_local) {
-            // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
-            fail(mqtt::reason_code::protocol_error);
-            return;
-        } else {
-            subscription entry{sub.options, identifier, weight};
-            const bool is_new = state_.subscriptions.subscribe(ses.handle, sub.filter, entry);
-            if (ses.expiry_interval != 0) {
-                state_.store->subscription_added(client_id_, sub.filter, entry);
-            }
-            ses.subscriptions[std::string(sub.filter)] = entry;
-            reason = static_cast<mqtt::reason_code>(sub.options.qos); // granted = requested
-            const auto rh = sub.options.retain_handling;
-            // Retained messages are not sent for shared subscriptions [MQTT-4.8.2-?].
-            if (!parsed->is_shared() &&
-                (rh == mqtt::retain_handling::send_on_subscribe ||
-                 (rh == mqtt::retain_handling::send_if_new_subscription && is_new))) {
-                delivery d;
-                d.to = ses.handle;
-                d.qos = sub.options.qos;
-                if (identifier != 0) {
-                    d.subscription_ids.push_back(identifier);
-                }
-                retained.push_back({sub.filter, std::move(d)});
-            }
+        const auto granted = subscribe_one(sub, identifier, weight, retained);
+        if (!granted) {
+            return; // a protocol error closed the connection
         }
+        auto reason = *granted;
         if (!v5() && mqtt::is_failure(reason)) {
             reason = mqtt::reason_code::unspecified_error; // 3.1.1 knows only 0x80 Failure
         }
@@ -73,7 +53,46 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
         ack.reasons.push_back(reason);
     }
     send(ack);
-    // Retained messages follow the SUBACK, flagged RETAIN 1 [MQTT-3.3.1-8].
+    send_retained(retained); // after the SUBACK [MQTT-3.3.1-8]
+}
+
+std::optional<mqtt::reason_code>
+connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifier,
+                          std::uint32_t weight, std::vector<retained_request>& retained) {
+    const auto parsed = mqtt::parse_topic_filter(sub.filter);
+    if (!parsed) {
+        return mqtt::reason_code::topic_filter_invalid;
+    }
+    if (parsed->is_shared() && sub.options.no_local) {
+        // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+        fail(mqtt::reason_code::protocol_error);
+        return std::nullopt;
+    }
+    session& ses = *session_;
+    subscription entry{sub.options, identifier, weight};
+    const bool is_new = state_.subscriptions.subscribe(ses.handle, sub.filter, entry);
+    if (ses.expiry_interval != 0) {
+        state_.store->subscription_added(client_id_, sub.filter, entry);
+    }
+    ses.subscriptions[std::string(sub.filter)] = entry;
+    const auto rh = sub.options.retain_handling;
+    // Retained messages are not sent for shared subscriptions [MQTT-4.8.2-?].
+    if (!parsed->is_shared() &&
+        (rh == mqtt::retain_handling::send_on_subscribe ||
+         (rh == mqtt::retain_handling::send_if_new_subscription && is_new))) {
+        delivery d;
+        d.to = ses.handle;
+        d.qos = sub.options.qos;
+        if (identifier != 0) {
+            d.subscription_ids.push_back(identifier);
+        }
+        retained.push_back({sub.filter, std::move(d)});
+    }
+    return static_cast<mqtt::reason_code>(sub.options.qos); // granted = requested
+}
+
+void connection::send_retained(const std::vector<retained_request>& retained) {
+    // Retained messages go out flagged RETAIN 1 [MQTT-3.3.1-8]; expired ones are skipped.
     std::vector<message_ptr> matches;
     const auto now = state_.clock.now();
     for (const auto& r : retained) {
@@ -83,7 +102,7 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
             if (const auto left = expiry_left(*m, now); left && *left == 0) {
                 continue;
             }
-            ses.deliver(m, r.d, true);
+            session_->deliver(m, r.d, true);
         }
     }
 }
