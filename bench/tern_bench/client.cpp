@@ -1,11 +1,11 @@
-// One tern-bench MQTT connection. Everything here runs on the client's worker thread: no
-// locks, and the only cross-thread traffic is the controller's posts (engine.cpp).
+// One tern-bench MQTT connection over tern::client. Everything here runs on the client's
+// worker thread: no locks, and the only cross-thread traffic is the controller's posts
+// (engine.cpp).
 //
 // Hot path budget: a message costs one memcpy of its header template plus the payload header
-// into a reused output buffer (no allocation once the buffers have grown), and on receipt one
-// decode in place from the read buffer (decode_fixed_header + decode_body: no copy, no
-// allocation, unlike stream_decoder which gives every packet its own storage), one clock read
-// and one sequence-window update.
+// into tern::client's reused output buffer (no allocation once the buffers have grown), and on
+// receipt one decode in place from the connection's read buffer (no copy, no allocation), one
+// clock read and one sequence-window update.
 
 #include "engine_detail.hpp"
 
@@ -14,16 +14,10 @@
 #include <tern/protocol/reason_code.hpp>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <fmt/format.h>
-
-#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -42,38 +36,6 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 /// Pending replies held while the window is full; beyond this they are dropped (counted).
 constexpr std::size_t max_pending_replies = 10'000;
-
-ack_template make_ack(mqtt::packet_type type, mqtt::protocol_version v) {
-    constexpr std::uint16_t marker = 0xA5C3;
-    mqtt::packet p;
-    auto with_id = [&](auto ack) {
-        ack.packet_id = marker;
-        p = ack;
-    };
-    switch (type) {
-    case mqtt::packet_type::puback:
-        with_id(mqtt::puback{});
-        break;
-    case mqtt::packet_type::pubrec:
-        with_id(mqtt::pubrec{});
-        break;
-    case mqtt::packet_type::pubrel:
-        with_id(mqtt::pubrel{});
-        break;
-    default:
-        with_id(mqtt::pubcomp{});
-        break;
-    }
-    ack_template t;
-    const auto n = mqtt::encode(p, v, t.bytes);
-    // Acks of a success with no properties take 4 bytes in both versions; the identifier
-    // follows the 2-byte fixed header.
-    if (!n || *n < 4 || t.bytes[2] != 0xA5 || t.bytes[3] != 0xC3) {
-        throw config_error("internal: unexpected acknowledgement encoding");
-    }
-    t.size = *n;
-    return t;
-}
 
 std::string describe_network(const boost::system::error_code& ec) {
     if (ec == asio::error::connection_refused) {
@@ -118,49 +80,22 @@ counters& counters::operator+=(const counters& o) noexcept {
 publish_template make_publish_template(std::string_view topic, mqtt::qos q, bool retain,
                                        std::uint32_t payload_size, mqtt::protocol_version v,
                                        std::string_view filler) {
+    (void)filler; // the payload is zero-filled by tern::client; its size is what counts
     mqtt::publish p;
     p.topic = topic;
-    p.payload = filler.substr(0, payload_size);
     p.qos = q;
     p.retain = retain;
-    p.packet_id = q == mqtt::qos::at_most_once ? 0 : 0xA5C3;
-    publish_template t;
-    t.payload_size = payload_size;
-    t.qos = q;
-    const auto size = mqtt::publish_size(p, v);
-    if (!size) {
-        throw config_error(fmt::format("topic \"{}\": cannot encode a PUBLISH: {}", topic,
-                                       size.error().message()));
+    auto t = tern::client::publish_template::make(p, payload_size, v);
+    if (!t) {
+        throw config_error(
+            fmt::format("topic \"{}\": cannot encode a PUBLISH: {}", topic, t.error().message()));
     }
-    t.header.resize(size->header_size);
-    const auto layout = mqtt::encode_publish_header(p, v, t.header);
-    if (!layout) {
-        throw config_error(fmt::format("topic \"{}\": cannot encode a PUBLISH: {}", topic,
-                                       layout.error().message()));
-    }
-    if (q != mqtt::qos::at_most_once) {
-        // The identifier ends the variable header in 3.1.1; in 5 an empty property block
-        // (one zero byte) follows it.
-        t.packet_id_at = t.header.size() - 2 - (mqtt::is_v3(v) ? 0 : 1);
-        if (t.header[t.packet_id_at] != 0xA5 || t.header[t.packet_id_at + 1] != 0xC3) {
-            throw config_error("internal: unexpected PUBLISH header layout");
-        }
-    }
-    return t;
+    return std::move(*t);
 }
 
 client::client(worker& w, run_context& rc, client_plan plan)
-    : w_(w), rc_(rc), plan_(std::move(plan)), role_(rc.sc->roles[plan_.role]), socket_(w.ctx),
-      watchdog_(w.ctx), write_signal_(w.ctx),
-      send_signal_(w.ctx), decode_options_{rc.version, mqtt::max_packet_size,
-                                           mqtt::receiver_role::client} {
-    // Read buffers by need: an idle connection only ever reads CONNACK and PINGRESP.
-    rbuf_.resize(role_.subscribe ? 32 * 1024 : role_.publish ? 4096 : 512);
-    keepalive_ = std::chrono::seconds(rc.sc->keepalive);
-    puback_ = make_ack(mqtt::packet_type::puback, rc.version);
-    pubrec_ = make_ack(mqtt::packet_type::pubrec, rc.version);
-    pubrel_ = make_ack(mqtt::packet_type::pubrel, rc.version);
-    pubcomp_ = make_ack(mqtt::packet_type::pubcomp, rc.version);
+    : w_(w), rc_(rc), plan_(std::move(plan)), role_(rc.sc->roles[plan_.role]), watchdog_(w.ctx),
+      send_signal_(w.ctx) {
     std::uint32_t largest = 0;
     if (role_.publish) {
         const auto& p = *role_.publish;
@@ -183,14 +118,15 @@ client::client(worker& w, run_context& rc, client_plan plan)
     }
 }
 
-client::~client() = default;
+client::~client() {
+    if (conn_) {
+        conn_->set_handler(nullptr);
+        conn_->close();
+    }
+}
 
 std::int64_t client::since_t0(steady::time_point t) const noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t - rc_.t0).count();
-}
-
-tcp::socket& client::lowest() noexcept {
-    return tls_ ? tls_->next_layer() : socket_;
 }
 
 void client::spawn(asio::awaitable<void> task, const char* what) {
@@ -240,6 +176,12 @@ void client::pace_tick(steady::time_point now) {
     }
 }
 
+void client::keepalive_tick(steady::time_point now) {
+    if (conn_ && !closed_) {
+        conn_->tick(now); // PINGREQ when due (up to a second early: the sweep's period)
+    }
+}
+
 void client::stop() {
     if (stopping_) {
         return;
@@ -252,14 +194,10 @@ void client::stop() {
         close(); // still waiting for its slot, or connecting: abandon
         return;
     }
-    // DISCONNECT goes out after whatever is queued; the writer then half-closes and the
-    // reader waits for the broker to close. A broker that does not: closed in 1 s anyway.
-    mqtt::disconnect d;
-    if (auto bytes = mqtt::encode_to_vector(d, rc_.version)) {
-        append_bytes(*bytes);
-    }
-    disconnect_queued_ = true;
-    wake_writer();
+    // DISCONNECT goes out after whatever is queued; tern::client then waits for the broker to
+    // close. A broker that does not: closed in 1 s anyway (the sweep that would tick the
+    // connection's own close deadline has stopped).
+    conn_->disconnect();
     send_signal_.cancel();
     watchdog_.expires_after(1s);
     watchdog_.async_wait([this](boost::system::error_code ec) {
@@ -278,10 +216,20 @@ void client::close() {
         connected_ = false;
         --w_.stats.c.connected;
     }
-    boost::system::error_code ignored;
-    lowest().close(ignored);
+    if (cancel_connect_) {
+        auto cancel = std::move(cancel_connect_);
+        cancel_connect_ = nullptr;
+        cancel();
+    }
+    if (conn_) {
+        conn_->close();
+        if (!bytes_counted_) {
+            bytes_counted_ = true;
+            w_.stats.c.bytes_sent += conn_->counters().bytes_sent;
+            w_.stats.c.bytes_received += conn_->counters().bytes_received;
+        }
+    }
     watchdog_.cancel();
-    write_signal_.cancel();
     send_signal_.cancel();
     mark_sub_done();
     mark_pub_done();
@@ -341,329 +289,126 @@ asio::awaitable<void> client::run() {
         close();
         co_return;
     }
-    if (!co_await establish()) {
-        co_return;
-    }
-    spawn(write_loop(), "writer");
-    spawn(read_loop(), "reader");
-    if (plan_.unit != nullptr) {
-        mqtt::subscribe s;
-        s.packet_id = 1;
-        s.subscriptions.push_back({plan_.subscription, {role_.subscribe->qos}});
-        auto bytes = mqtt::encode_to_vector(s, rc_.version);
-        if (!bytes) {
-            lost("cannot encode SUBSCRIBE: " + bytes.error().message());
-            co_return;
-        }
-        append_bytes(*bytes);
-    }
-    if (role_.publish) {
-        co_await publish_loop();
-    }
+    begin_connect();
+    // The publish loop waits for CONNACK (and then for the run's subscribers).
 }
 
-asio::awaitable<bool> client::establish() {
+void client::begin_connect() {
     auto& st = w_.stats;
     ++st.c.connect_attempts;
-    const auto started = steady::now();
+    started_ = steady::now();
     if (st.first_attempt_ns < 0) {
-        st.first_attempt_ns = since_t0(started);
+        st.first_attempt_ns = since_t0(started_);
     }
-    if (rc_.tls != nullptr) {
-        tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(w_.ctx, *rc_.tls);
-    }
-    // One deadline for TCP + TLS + CONNACK: on expiry the socket is closed, which fails
-    // whatever operation is pending; timed_out_ tells that failure apart.
+    // One deadline for TCP + TLS + WebSocket upgrade + CONNACK.
     watchdog_.expires_after(rc_.connect_timeout);
     watchdog_.async_wait([this](boost::system::error_code ec) {
         if (!ec && !connected_ && !closed_) {
             timed_out_ = true;
-            boost::system::error_code ignored;
-            lowest().close(ignored);
+            connect_failed("timeout");
         }
     });
-    auto [cec, endpoint] = co_await asio::async_connect(lowest(), rc_.endpoints, use_nothrow);
-    if (cec) {
-        connect_failed(timed_out_ ? "timeout" : describe_network(cec));
-        co_return false;
-    }
-    boost::system::error_code ignored;
-    lowest().set_option(tcp::no_delay(true), ignored);
+    cancel_connect_ =
+        net::async_connect_transport(w_.ctx, rc_.endpoint, rc_.connect_timeout,
+                                     [this](net::connect_result r) { on_transport(std::move(r)); });
+}
 
-    if (tls_) {
-        if (!rc_.tls_server_name.empty() &&
-            SSL_set_tlsext_host_name(tls_->native_handle(), rc_.tls_server_name.c_str()) != 1) {
-            connect_failed("tls: cannot set SNI");
-            co_return false;
-        }
-        if (!rc_.options->tls.insecure) {
-            tls_->set_verify_callback(asio::ssl::host_name_verification(rc_.tls_verify_name));
-        }
-        auto [hec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_nothrow);
-        if (hec) {
-            connect_failed(timed_out_ ? "timeout" : "tls: " + hec.message());
-            co_return false;
-        }
+void client::on_transport(net::connect_result r) {
+    cancel_connect_ = nullptr;
+    if (closed_) {
+        return; // timed out or stopped meanwhile; the transport (if any) closes with `r`
     }
-
-    mqtt::connect c;
-    c.version = rc_.version;
-    c.clean_start = rc_.options->clean;
-    c.keep_alive = rc_.sc->keepalive;
-    c.client_id = plan_.client_id;
-    if (rc_.options->username) {
-        c.username = *rc_.options->username;
+    if (!r.stream) {
+        if (r.ec == asio::error::timed_out) {
+            connect_failed("timeout");
+        } else if (r.stage == "tls") {
+            connect_failed("tls: " + r.error);
+        } else if (r.stage == "websocket") {
+            connect_failed("websocket: " + r.error);
+        } else {
+            connect_failed(describe_network(r.ec));
+        }
+        return;
     }
-    if (rc_.options->password) {
-        c.password = *rc_.options->password;
-    }
+    tern::client::connect_options o;
+    o.version = rc_.version;
+    o.client_id = plan_.client_id;
+    o.clean_start = rc_.options->clean;
+    o.keep_alive = rc_.sc->keepalive;
+    o.username = rc_.options->username;
+    o.password = rc_.options->password;
     if (!rc_.options->clean && !mqtt::is_v3(rc_.version)) {
         // MQTT 5 keeps no session unless asked for an expiry; --no-clean means "keep it".
-        c.props.session_expiry_interval = 3600;
+        o.session_expiry_interval = 3600;
     }
-    auto connect_bytes = mqtt::encode_to_vector(c, rc_.version);
-    if (!connect_bytes) {
-        connect_failed("cannot encode CONNECT: " + connect_bytes.error().message());
-        co_return false;
-    }
-    auto [wec, wn] =
-        tls_ ? co_await asio::async_write(*tls_, asio::buffer(*connect_bytes), use_nothrow)
-             : co_await asio::async_write(socket_, asio::buffer(*connect_bytes), use_nothrow);
-    if (wec) {
-        connect_failed(timed_out_ ? "timeout" : describe_network(wec));
-        co_return false;
-    }
-    st.c.bytes_sent += wn;
+    o.inflight_window = window_;
+    o.max_queued_bytes = high_water_;
+    // Read buffers by need: an idle connection only ever reads CONNACK and PINGRESP.
+    o.read_buffer_size = role_.subscribe ? 32 * 1024 : role_.publish ? 4096 : 512;
+    o.connack_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(rc_.connect_timeout);
+    conn_ = tern::client::connection::create(std::move(r.stream), std::move(o), this);
+    conn_->start(steady::now());
+}
 
-    for (;;) {
-        auto p = next_packet();
-        if (!p) {
-            if (p.error() != mqtt::codec_error::need_more) {
-                connect_failed("not an MQTT broker? malformed CONNACK: " + p.error().message());
-                co_return false;
-            }
-            const auto rec = co_await read_more();
-            if (rec) {
-                connect_failed(timed_out_                ? "timeout"
-                               : rec == asio::error::eof ? "closed by broker before CONNACK"
-                               : tls_ && rec.category() != boost::system::system_category()
-                                   ? "tls: " + rec.message()
-                                   : describe_network(rec));
-                co_return false;
-            }
-            continue;
-        }
-        if (const auto* ack = std::get_if<mqtt::connack>(&*p)) {
-            if (mqtt::is_failure(ack->reason)) {
-                connect_failed("connack: " + std::string(mqtt::to_string(ack->reason)));
-                co_return false;
-            }
-            if (ack->props.receive_maximum) {
-                window_ = std::min(window_, *ack->props.receive_maximum);
-            }
-            if (ack->props.server_keep_alive) {
-                keepalive_ = std::chrono::seconds(*ack->props.server_keep_alive);
-            }
-            break;
-        }
-        if (const auto* d = std::get_if<mqtt::disconnect>(&*p)) {
-            connect_failed("disconnected before CONNACK: " +
-                           std::string(mqtt::to_string(d->reason)));
-        } else {
-            connect_failed("unexpected " + std::string(mqtt::to_string(mqtt::type_of(*p))) +
-                           " before CONNACK");
-        }
-        co_return false;
-    }
+void client::on_connected(const mqtt::connack& ack) {
+    (void)ack; // Receive Maximum and Server Keep Alive are applied by tern::client
+    auto& st = w_.stats;
     watchdog_.cancel();
     const auto now = steady::now();
     connected_ = true;
     ++st.c.connect_ok;
     ++st.c.connected;
     st.connack.record(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now - started).count()));
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - started_).count()));
     st.last_connack_ns = std::max(st.last_connack_ns, since_t0(now));
-    last_write_ = now;
-    slots_.assign(window_, inflight_slot{});
-    free_slots_.clear();
-    for (std::uint32_t i = window_; i > 0; --i) {
-        free_slots_.push_back(static_cast<std::uint16_t>(i - 1));
-    }
-    co_return true;
-}
-
-boost::system::result<mqtt::packet> client::next_packet() {
-    const std::span<const std::uint8_t> avail(rbuf_.data() + rpos_, rend_ - rpos_);
-    const auto header = mqtt::decode_fixed_header(avail, decode_options_);
-    if (!header) {
-        return header.error();
-    }
-    const std::size_t total = std::size_t{header->size} + header->remaining_length;
-    if (avail.size() < total) {
-        // A packet larger than the buffer: make room for all of it (rare; the buffer stays).
-        if (total > rbuf_.size()) {
-            rbuf_.resize(std::max(total, rbuf_.size() * 2));
+    slots_.assign(conn_->inflight_limit(), inflight_slot{});
+    if (plan_.unit != nullptr) {
+        const mqtt::subscription sub{plan_.subscription, {role_.subscribe->qos}};
+        if (auto id = conn_->subscribe(std::span(&sub, 1)); !id) {
+            lost("cannot encode SUBSCRIBE: " + id.error().message());
+            return;
         }
-        return mqtt::make_error_code(mqtt::codec_error::need_more);
     }
-    auto p = mqtt::decode_body(*header, avail.subspan(header->size, header->remaining_length),
-                               decode_options_);
-    if (p) {
-        rpos_ += total;
-    }
-    return p;
-}
-
-asio::awaitable<boost::system::error_code> client::read_more() {
-    if (rpos_ == rend_) {
-        rpos_ = rend_ = 0;
-    } else if (rpos_ > 0 && (rend_ == rbuf_.size() || rbuf_.size() - rend_ < rbuf_.size() / 4)) {
-        // Move the partial packet to the front. Views into the buffer are dead by now: every
-        // complete packet was handled before this read.
-        std::memmove(rbuf_.data(), rbuf_.data() + rpos_, rend_ - rpos_);
-        rend_ -= rpos_;
-        rpos_ = 0;
-    }
-    if (rend_ == rbuf_.size()) {
-        rbuf_.resize(rbuf_.size() * 2);
-    }
-    const auto buffer = asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_);
-    auto [ec, n] = tls_ ? co_await tls_->async_read_some(buffer, use_nothrow)
-                        : co_await socket_.async_read_some(buffer, use_nothrow);
-    rend_ += n;
-    w_.stats.c.bytes_received += n;
-    co_return ec;
-}
-
-asio::awaitable<void> client::read_loop() {
-    while (!closed_) {
-        auto p = next_packet();
-        if (p) {
-            handle(*p);
-            continue;
-        }
-        if (p.error() != mqtt::codec_error::need_more) {
-            lost("malformed packet from broker: " +
-                 std::string(
-                     mqtt::enumerator_name(static_cast<mqtt::codec_error>(p.error().value()))));
-            break;
-        }
-        const auto ec = co_await read_more();
-        if (ec) {
-            if (stopping_ || closed_) {
-                close(); // the broker closed after our DISCONNECT, or we closed
-            } else {
-                lost(describe_network(ec));
-            }
-            break;
-        }
+    if (role_.publish) {
+        spawn(publish_loop(), "publisher");
     }
 }
 
-asio::awaitable<void> client::write_loop() {
-    while (!closed_) {
-        if (out_.empty()) {
-            if (disconnect_queued_) {
-                // DISCONNECT is out: half-close; the reader sees the broker's close.
-                boost::system::error_code ignored;
-                if (!tls_) {
-                    socket_.shutdown(tcp::socket::shutdown_send, ignored);
-                }
-                break;
-            }
-            // No deadline (time_point::max() never becomes the reactor's earliest timer, so
-            // this costs no syscall); keep-alive is the worker's sweep (keepalive_tick).
-            writer_idle_ = true;
-            write_signal_.expires_at(steady::time_point::max());
-            co_await write_signal_.async_wait(use_nothrow);
-            writer_idle_ = false;
-            continue;
-        }
-        std::swap(out_, writing_);
-        auto [ec, n] =
-            tls_ ? co_await asio::async_write(*tls_, asio::buffer(writing_), use_nothrow)
-                 : co_await asio::async_write(socket_, asio::buffer(writing_), use_nothrow);
-        writing_.clear();
-        if (ec) {
-            if (stopping_ || closed_) {
-                close();
-            } else {
-                lost("write: " + describe_network(ec));
-            }
-            break;
-        }
-        w_.stats.c.bytes_sent += n;
-        last_write_ = steady::now();
-        if (wake_on_progress_) {
-            send_signal_.cancel();
-        }
-    }
-}
-
-void client::keepalive_tick(steady::time_point now) {
-    if (!connected_ || closed_ || disconnect_queued_ || keepalive_.count() == 0 || !writer_idle_) {
+void client::on_closed(const boost::system::error_code& ec, const std::string& why) {
+    if (stopping_ || closed_) {
+        close(); // the broker closed after our DISCONNECT, or we closed
         return;
     }
-    // The sweep runs once a second: ping up to a second early (half the interval if shorter).
-    const auto margin = std::min<steady::duration>(keepalive_ / 2, 1s);
-    if (now >= last_write_ + keepalive_ - margin) {
-        static constexpr std::uint8_t pingreq[] = {0xC0, 0x00};
-        out_.insert(out_.end(), std::begin(pingreq), std::end(pingreq));
-        wake_writer();
+    const std::string reason = !why.empty() ? why : describe_network(ec);
+    if (!connected_) {
+        connect_failed(timed_out_ ? "timeout" : reason);
+    } else {
+        lost(reason);
     }
 }
 
-void client::wake_writer() {
-    if (writer_idle_) {
-        write_signal_.cancel();
+void client::on_progress() {
+    if (wake_on_progress_) {
+        send_signal_.cancel();
     }
-}
-
-void client::append_bytes(const std::vector<std::uint8_t>& bytes) {
-    if (closed_ || disconnect_queued_) {
-        return;
-    }
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
-    wake_writer();
-}
-
-void client::append_ack(const ack_template& t, std::uint16_t packet_id) {
-    if (closed_ || disconnect_queued_) {
-        return;
-    }
-    const auto at = out_.size();
-    out_.insert(out_.end(), t.bytes.begin(), t.bytes.begin() + static_cast<std::ptrdiff_t>(t.size));
-    out_[at + 2] = static_cast<std::uint8_t>(packet_id >> 8);
-    out_[at + 3] = static_cast<std::uint8_t>(packet_id & 0xFF);
-    wake_writer();
 }
 
 bool client::can_send(mqtt::qos q) const noexcept {
-    return connected_ && !closed_ && !disconnect_queued_ && out_.size() < high_water_ &&
-           (q == mqtt::qos::at_most_once || inflight_ < window_);
+    return connected_ && !closed_ && !stopping_ && conn_->can_publish(q);
 }
 
 void client::append_publish(const publish_template& t, std::uint32_t stream, stream_counts& counts,
                             steady::time_point now) {
     auto& st = w_.stats.c;
     const bool measured = now >= rc_.measure_start && now < rc_.measure_end;
-    std::uint16_t packet_id = 0;
-    if (t.qos != mqtt::qos::at_most_once) {
-        const auto slot = free_slots_.back();
-        free_slots_.pop_back();
-        slots_[slot] = {since_t0(now), stream, 1, t.qos, measured};
-        ++inflight_;
-        packet_id = static_cast<std::uint16_t>(slot + 1);
+    auto queued = conn_->publish(t);
+    if (!queued) {
+        return; // can_send() said yes just before: cannot happen
     }
-    const auto at = out_.size();
-    out_.resize(at + t.header.size() + t.payload_size); // the filler stays zero
-    std::uint8_t* dst = out_.data() + at;
-    std::memcpy(dst, t.header.data(), t.header.size());
-    if (packet_id != 0) {
-        dst[t.packet_id_at] = static_cast<std::uint8_t>(packet_id >> 8);
-        dst[t.packet_id_at + 1] = static_cast<std::uint8_t>(packet_id & 0xFF);
+    if (queued->packet_id != 0) {
+        slots_[queued->packet_id - 1U] = {since_t0(now), stream, t.qos, measured};
     }
-    write_payload_header(dst + t.header.size(),
+    write_payload_header(queued->payload.data(),
                          {rc_.run_tag, plan_.global, stream, counts.sent, realtime_ns()});
     ++counts.sent;
     ++st.sent;
@@ -672,7 +417,6 @@ void client::append_publish(const publish_template& t, std::uint32_t stream, str
         ++counts.acked;
         ++st.acked;
     }
-    wake_writer();
 }
 
 asio::awaitable<void> client::publish_loop() {
@@ -741,35 +485,12 @@ asio::awaitable<void> client::publish_loop() {
         }
     }
     // Wait for the acknowledgements still outstanding (bounded by the drain period).
-    while (inflight_ > 0 && !closed_ && !stopping_) {
+    while (conn_->inflight() > 0 && !closed_ && !stopping_) {
         wake_on_progress_ = true;
         co_await wait_signal(steady::time_point::max()); // stop() ends it at the latest
         wake_on_progress_ = false;
     }
     mark_pub_done();
-}
-
-void client::handle(const mqtt::packet& p) {
-    if (const auto* pub = std::get_if<mqtt::publish>(&p)) {
-        on_publish(*pub);
-    } else if (const auto* a = std::get_if<mqtt::puback>(&p)) {
-        on_ack(a->packet_id, mqtt::packet_type::puback, a->reason);
-    } else if (const auto* rec = std::get_if<mqtt::pubrec>(&p)) {
-        on_ack(rec->packet_id, mqtt::packet_type::pubrec, rec->reason);
-    } else if (const auto* comp = std::get_if<mqtt::pubcomp>(&p)) {
-        on_ack(comp->packet_id, mqtt::packet_type::pubcomp, comp->reason);
-    } else if (const auto* rel = std::get_if<mqtt::pubrel>(&p)) {
-        append_ack(pubcomp_, rel->packet_id);
-    } else if (const auto* sa = std::get_if<mqtt::suback>(&p)) {
-        on_suback(*sa);
-    } else if (std::holds_alternative<mqtt::pingresp>(p) ||
-               std::holds_alternative<mqtt::unsuback>(p)) {
-        // nothing to do
-    } else if (const auto* d = std::get_if<mqtt::disconnect>(&p)) {
-        lost("DISCONNECT from broker: " + std::string(mqtt::to_string(d->reason)));
-    } else {
-        lost("unexpected " + std::string(mqtt::to_string(mqtt::type_of(p))) + " from broker");
-    }
 }
 
 void client::on_suback(const mqtt::suback& s) {
@@ -784,25 +505,19 @@ void client::on_suback(const mqtt::suback& s) {
     mark_sub_done();
 }
 
-void client::on_ack(std::uint16_t packet_id, mqtt::packet_type type, mqtt::reason_code rc) {
+void client::on_publish_done(std::uint16_t packet_id, mqtt::reason_code rc) {
     auto& st = w_.stats;
-    const std::size_t index = packet_id == 0 ? slots_.size() : std::size_t{packet_id} - 1U;
-    const bool expect_first = type != mqtt::packet_type::pubcomp;
-    if (index >= slots_.size() || slots_[index].state != (expect_first ? 1 : 2) ||
-        (type == mqtt::packet_type::puback) != (slots_[index].qos == mqtt::qos::at_least_once)) {
-        ++st.c.errors;
-        st.count_failure("unexpected " + std::string(mqtt::to_string(type)));
+    if (packet_id == 0 || packet_id > slots_.size()) {
         return;
     }
-    auto& slot = slots_[index];
+    auto& slot = slots_[packet_id - 1U];
     stream_counts& counts = slot.stream == 0 ? main_ : reply_counts_[slot.stream - 1];
     if (mqtt::is_failure(rc)) {
         ++st.c.errors;
+        // A failure ends a QoS 1 flow at PUBACK, a QoS 2 one at PUBREC.
+        const auto type = slot.qos == mqtt::qos::at_least_once ? mqtt::packet_type::puback
+                                                               : mqtt::packet_type::pubrec;
         st.count_failure(fmt::format("{}: {}", mqtt::to_string(type), mqtt::to_string(rc)));
-    } else if (type == mqtt::packet_type::pubrec) {
-        slot.state = 2;
-        append_ack(pubrel_, packet_id);
-        return;
     } else {
         ++counts.acked;
         ++st.c.acked;
@@ -812,24 +527,21 @@ void client::on_ack(std::uint16_t packet_id, mqtt::packet_type type, mqtt::reaso
                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - slot.queued_ns)));
         }
     }
-    slot.state = 0;
-    free_slots_.push_back(static_cast<std::uint16_t>(index));
-    --inflight_;
     if (!pending_replies_.empty()) {
         flush_replies(steady::now());
     }
-    if (wake_on_progress_) {
-        send_signal_.cancel();
-    }
+    // tern::client calls on_progress next, which wakes a waiting publisher.
 }
 
-void client::on_publish(const mqtt::publish& p) {
+void client::on_unexpected_ack(mqtt::packet_type type, std::uint16_t packet_id) {
+    (void)packet_id;
+    ++w_.stats.c.errors;
+    w_.stats.count_failure("unexpected " + std::string(mqtt::to_string(type)));
+}
+
+void client::on_message(const mqtt::publish& p) {
+    // tern::client has queued PUBACK / PUBREC already.
     auto& st = w_.stats;
-    if (p.qos == mqtt::qos::at_least_once) {
-        append_ack(puback_, p.packet_id);
-    } else if (p.qos == mqtt::qos::exactly_once) {
-        append_ack(pubrec_, p.packet_id);
-    }
     if (plan_.unit == nullptr) {
         return; // a publisher that does not subscribe got something: not ours to count
     }

@@ -21,8 +21,6 @@
 
 #include <fmt/format.h>
 
-#include <openssl/ssl.h>
-
 #include <algorithm>
 #include <ctime>
 #include <future>
@@ -54,50 +52,20 @@ std::string endpoint_text(const std::string& host, std::uint16_t port) {
                                                : fmt::format("{}:{}", host, port);
 }
 
-std::unique_ptr<asio::ssl::context> make_tls_context(const tls_options& t) {
-    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                     asio::ssl::context::no_tlsv1_1);
-    boost::system::error_code ec;
-    if (t.insecure) {
-        ctx->set_verify_mode(asio::ssl::verify_none);
-    } else {
-        ctx->set_verify_mode(asio::ssl::verify_peer);
-        if (!t.cafile.empty()) {
-            ctx->load_verify_file(t.cafile, ec);
-            if (ec) {
-                throw config_error("--cafile " + t.cafile + ": " + ec.message());
-            }
-        } else {
-            ctx->set_default_verify_paths(ec);
-            if (ec) {
-                throw config_error("--tls: cannot load the system CA certificates: " +
-                                   ec.message());
-            }
-        }
-    }
-    if (!t.cert.empty()) {
-        ctx->use_certificate_chain_file(t.cert, ec);
-        if (ec) {
-            throw config_error("--cert " + t.cert + ": " + ec.message());
-        }
-        ctx->use_private_key_file(t.key, asio::ssl::context::pem, ec);
-        if (ec) {
-            throw config_error("--key " + t.key + ": " + ec.message());
-        }
-    }
+std::shared_ptr<const net::tls_client_context> make_tls_context(const tls_options& t) {
+    net::tls_client_options o;
+    o.insecure = t.insecure;
+    o.cafile = t.cafile;
+    o.certfile = t.cert;
+    o.keyfile = t.key;
     if (!t.alpn.empty()) {
-        std::vector<unsigned char> wire;
-        wire.push_back(static_cast<unsigned char>(t.alpn.size()));
-        wire.insert(wire.end(), t.alpn.begin(), t.alpn.end());
-        // SSL_CTX_set_alpn_protos returns 0 on success (unlike most of OpenSSL).
-        if (SSL_CTX_set_alpn_protos(ctx->native_handle(), wire.data(),
-                                    static_cast<unsigned>(wire.size())) != 0) {
-            throw config_error("--alpn " + t.alpn + ": rejected by OpenSSL");
-        }
+        o.alpn.push_back(t.alpn);
     }
-    return ctx;
+    auto built = net::tls_client_context::build(o);
+    if (!built.context) {
+        throw config_error("--tls: " + built.error);
+    }
+    return built.context;
 }
 
 asio::awaitable<void> keepalive_sweep(worker& w) {
@@ -180,7 +148,7 @@ run_outcome run_bench(const bench_options& o, std::FILE* progress, bool progress
     run_outcome out;
 
     // TLS files first: they are usage errors (exit 2) and need no network.
-    std::unique_ptr<asio::ssl::context> tls;
+    std::shared_ptr<const net::tls_client_context> tls;
     if (o.tls.enabled) {
         tls = make_tls_context(o.tls);
     }
@@ -221,14 +189,17 @@ run_outcome run_bench(const bench_options& o, std::FILE* progress, bool progress
     rc.options = &o;
     rc.sc = &sc;
     rc.version = sc.protocol;
-    rc.endpoints = endpoints;
-    rc.tls = tls.get();
-    if (tls) {
-        boost::system::error_code aec;
-        (void)asio::ip::make_address(o.host, aec);
-        const bool is_ip = !aec;
-        rc.tls_server_name = !o.tls.sni.empty() ? o.tls.sni : (is_ip ? "" : o.host);
-        rc.tls_verify_name = !o.tls.sni.empty() ? o.tls.sni : o.host;
+    rc.endpoint.kind = o.transport;
+    rc.endpoint.host = o.host;
+    rc.endpoint.port = o.port;
+    rc.endpoint.resolved.assign(endpoints.begin(), endpoints.end());
+    rc.endpoint.websocket.path = o.ws_path;
+    rc.endpoint.tls = tls;
+    if (tls && !o.tls.sni.empty()) {
+        // --sni names both the SNI sent and the name the certificate must carry; without it,
+        // SNI is the host unless it is an IP literal, and the host is checked.
+        rc.endpoint.server_name = o.tls.sni;
+        rc.endpoint.verify_name = o.tls.sni;
     }
     {
         std::random_device rd;
@@ -633,6 +604,7 @@ run_outcome run_bench(const bench_options& o, std::FILE* progress, bool progress
               {{"host", o.host},
                {"port", o.port},
                {"tls", o.tls.enabled},
+               {"transport", std::string(net::to_string(o.transport))},
                {"protocol", static_cast<int>(sc.protocol)}}},
              {"started_at", iso8601_utc(start_wall)},
              {"duration_s", measured},

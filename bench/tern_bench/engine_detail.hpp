@@ -13,8 +13,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
@@ -23,13 +21,15 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include <tern/protocol/decoder.hpp>
+#include <tern/client/connection.hpp>
+#include <tern/net/client_connect.hpp>
 #include <tern/protocol/packets.hpp>
 
 #include "histogram.hpp"
@@ -130,10 +130,9 @@ struct run_context {
     const bench_options* options = nullptr;
     const scenario* sc = nullptr;
     protocol::protocol_version version = protocol::protocol_version::v3_1_1;
-    tcp::resolver::results_type endpoints;
-    asio::ssl::context* tls = nullptr;
-    std::string tls_server_name; ///< SNI; empty for an IP literal without --sni
-    std::string tls_verify_name; ///< name the certificate must match
+    /// Where every client connects: transport, resolved endpoints, TLS context, SNI and the
+    /// name the certificate must match, WebSocket path (tern::net::async_connect_transport).
+    net::client_endpoint endpoint;
     std::uint32_t run_tag = 0;
     steady::duration connect_timeout{};
     steady::time_point t0, ramp_end, measure_start, measure_end, drain_end;
@@ -163,31 +162,22 @@ struct client_plan {
 
 class worker;
 
-/// A PUBLISH header (fixed header .. properties) encoded once by tern::protocol; each message
-/// copies it and patches the packet identifier in place.
-struct publish_template {
-    std::vector<std::uint8_t> header;
-    std::size_t packet_id_at = 0; ///< offset of the packet identifier (QoS 1/2)
-    std::uint32_t payload_size = 0;
-    protocol::qos qos = protocol::qos::at_most_once;
-};
+/// A PUBLISH header encoded once; each message copies it and patches the packet identifier
+/// (tern::client::publish_template).
+using publish_template = tern::client::publish_template;
 
-/// PUBACK / PUBREC / PUBREL / PUBCOMP encoded once; the packet identifier is patched at 2.
-struct ack_template {
-    std::array<std::uint8_t, 8> bytes{};
-    std::size_t size = 0;
-};
-
-/// One MQTT connection: a main coroutine (connect slot, TCP, TLS, CONNECT/CONNACK, then the
-/// publish loop), a reader (decode in place from the read buffer, dispatch) and a writer
-/// (double-buffered batch writes). Keep-alive PINGREQs come from the worker's sweep.
-/// Owner: its worker's thread, for every member and call.
-class client {
+/// One MQTT connection: a tern::client::connection (transport from
+/// net::async_connect_transport; CONNECT/CONNACK, acknowledgements, keep-alive, the inflight
+/// window and the batched writes are tern::client's), a main coroutine (connect slot, then the
+/// publish loop) and this class as the connection's handler, which does the measuring.
+/// Keep-alive PINGREQs come from the worker's sweep (tick). Owner: its worker's thread, for
+/// every member and call.
+class client final : public tern::client::handler {
 public:
     client(worker& w, run_context& rc, client_plan plan);
     client(const client&) = delete;
     client& operator=(const client&) = delete;
-    ~client();
+    ~client() override;
 
     /// Spawns the main coroutine; it waits for the connect slot.
     void start();
@@ -214,37 +204,36 @@ public:
     bool subscribed() const noexcept { return subscribed_; }
 
 private:
+    /// What the bench remembers of one QoS 1/2 message, by packet identifier - 1
+    /// (tern::client hands out identifiers 1..inflight_limit()).
     struct inflight_slot {
         std::int64_t queued_ns = 0; ///< steady, since t0
         std::uint32_t stream = 0;
-        std::uint8_t state = 0; ///< 0 free, 1 awaiting PUBACK/PUBREC, 2 awaiting PUBCOMP
         protocol::qos qos = protocol::qos::at_most_once;
         bool measured = false;
     };
 
+    // tern::client::handler
+    void on_connected(const protocol::connack& ack) override;
+    void on_message(const protocol::publish& p) override;
+    void on_publish_done(std::uint16_t packet_id, protocol::reason_code rc) override;
+    void on_unexpected_ack(protocol::packet_type type, std::uint16_t packet_id) override;
+    void on_suback(const protocol::suback& s) override;
+    void on_progress() override;
+    void on_closed(const boost::system::error_code& ec, const std::string& why) override;
+
     asio::awaitable<void> run();
-    asio::awaitable<bool> establish();
-    asio::awaitable<void> read_loop();
-    asio::awaitable<void> write_loop();
+    void begin_connect();
+    void on_transport(net::connect_result r);
     asio::awaitable<void> publish_loop();
-    asio::awaitable<boost::system::error_code> read_more();
     asio::awaitable<void> wait_signal(steady::time_point until);
     void spawn(asio::awaitable<void> task, const char* what);
 
-    tcp::socket& lowest() noexcept;
-    boost::system::result<protocol::packet> next_packet();
-    void handle(const protocol::packet& p);
-    void on_publish(const protocol::publish& p);
-    void on_ack(std::uint16_t packet_id, protocol::packet_type type, protocol::reason_code rc);
-    void on_suback(const protocol::suback& s);
     void reply_to(std::uint32_t global);
     void flush_replies(steady::time_point now);
     bool can_send(protocol::qos q) const noexcept;
     void append_publish(const publish_template& t, std::uint32_t stream, stream_counts& counts,
                         steady::time_point now);
-    void append_ack(const ack_template& t, std::uint16_t packet_id);
-    void append_bytes(const std::vector<std::uint8_t>& bytes);
-    void wake_writer();
     void connect_failed(const std::string& reason);
     void lost(const std::string& reason);
     void close();
@@ -257,28 +246,16 @@ private:
     run_context& rc_;
     client_plan plan_;
     const role_spec& role_;
-    tcp::socket socket_;
-    std::unique_ptr<asio::ssl::stream<tcp::socket>> tls_;
-    asio::steady_timer watchdog_;     ///< connect slot, connect deadline, close deadline
-    asio::steady_timer write_signal_; ///< the idle writer waits here (keep-alive deadline)
-    asio::steady_timer send_signal_;  ///< the publisher waits here (pacing, window, start)
-    protocol::decode_options decode_options_;
-
-    std::vector<std::uint8_t> rbuf_;
-    std::size_t rpos_ = 0;              ///< start of unparsed bytes
-    std::size_t rend_ = 0;              ///< end of received bytes
-    std::vector<std::uint8_t> out_;     ///< queued, not yet handed to the writer
-    std::vector<std::uint8_t> writing_; ///< being written
-    std::size_t high_water_ = 64 * 1024;
-    steady::time_point last_write_{};
-    steady::duration keepalive_{};
+    std::shared_ptr<tern::client::connection> conn_;
+    std::function<void()> cancel_connect_;
+    asio::steady_timer watchdog_;    ///< connect slot, connect deadline, close deadline
+    asio::steady_timer send_signal_; ///< the publisher waits here (pacing, window, start)
+    steady::time_point started_{};   ///< this connect attempt's start
 
     bool connected_ = false;
     bool closed_ = false;
     bool stopping_ = false;
     bool timed_out_ = false;
-    bool disconnect_queued_ = false;
-    bool writer_idle_ = false;
     bool waiting_allowed_ = false;
     bool wake_on_progress_ = false;
     bool waiting_pace_ = false;
@@ -288,14 +265,13 @@ private:
     bool receiving_active_ = false;
     bool subscribed_ = false;
     int tasks_ = 0;
+    bool bytes_counted_ = false; ///< the connection's byte counts are in the worker's stats
 
     publish_template main_template_;
     std::vector<publish_template> reply_templates_; ///< by target index, built on first use
-    ack_template puback_, pubrec_, pubrel_, pubcomp_;
     std::vector<inflight_slot> slots_;
-    std::vector<std::uint16_t> free_slots_;
-    std::uint32_t inflight_ = 0;
     std::uint16_t window_ = 64;
+    std::size_t high_water_ = 64 * 1024; ///< queued bytes above which publishing waits
     stream_counts main_;
     std::vector<stream_counts> reply_counts_; ///< by target index
     std::deque<std::uint32_t> pending_replies_;

@@ -52,7 +52,8 @@ const std::map<std::string, option_info>& known_options() {
         {"ramp", {true, m_all}},          {"drain", {true, m_all}},
         {"threads", {true, m_all}},       {"json", {false, m_all}},
         {"report", {true, m_all}},        {"progress", {false, m_all}},
-        {"quiet", {false, m_all}},
+        {"quiet", {false, m_all}},        {"transport", {true, m_all}},
+        {"ws-path", {true, m_all}},
     };
     return options;
 }
@@ -125,14 +126,17 @@ Modes:
 
 Target:
   --host HOST          broker host (default 127.0.0.1)
-  -p, --port PORT      broker port (default 1883, 8883 with --tls)
+  -p, --port PORT      broker port (default 1883; tls 8883, ws 8080, wss 8443)
   --protocol 4|5       MQTT 3.1.1 or 5 (default 4)
   --username U, --password P
   --keepalive S        keep-alive seconds (default 60, 0 = off)
   --clean / --no-clean clean session / clean start (default --clean)
   --client-prefix P    client ids P-<mode>-<index>-<run tag> (default tb)
   --connect-timeout S  TCP + TLS + CONNACK deadline per connection (default 10)
-  --tls                connect with TLS; --cafile F, --cert F, --key F (client certificate),
+  --transport T        tcp (default), tls, ws (MQTT over WebSocket) or wss (over TLS)
+  --ws-path P          ws/wss: the WebSocket request path (default /mqtt)
+  --tls                the same as --transport tls (with --transport wss: allowed)
+                       TLS (tls, wss): --cafile F, --cert F, --key F (client certificate),
                        --sni NAME, --alpn PROTO, --insecure (no certificate verification)
 
 Load:
@@ -249,15 +253,36 @@ command_line parse_command_line(int argc, const char* const* argv) {
             throw config_error("--host: must not be empty");
         }
     }
-    o.tls.enabled = has("tls");
+    using kind = net::client_transport_kind;
+    o.transport = has("tls") ? kind::tls : kind::tcp;
+    if (has("transport")) {
+        const auto k = net::parse_client_transport_kind(get("transport"));
+        if (!k) {
+            throw config_error("--transport: \"" + get("transport") +
+                               "\" is not one of tcp, tls, ws, wss");
+        }
+        if (has("tls") && !net::uses_tls(*k)) {
+            throw config_error("--tls contradicts --transport " + get("transport") +
+                               (*k == kind::ws ? " (use --transport wss)" : ""));
+        }
+        o.transport = *k;
+    }
+    o.tls.enabled = net::uses_tls(o.transport);
     o.tls.insecure = has("insecure");
-    for (const char* f : {"cafile", "cert", "key", "sni", "alpn"}) {
+    for (const char* f : {"cafile", "cert", "key", "sni", "alpn", "insecure"}) {
         if (has(f) && !o.tls.enabled) {
-            throw config_error(std::string("--") + f + " needs --tls");
+            throw config_error(std::string("--") + f + " needs --tls (or --transport tls|wss)");
         }
     }
-    if (has("insecure") && !o.tls.enabled) {
-        throw config_error("--insecure needs --tls");
+    if (has("ws-path")) {
+        if (o.transport != kind::ws && o.transport != kind::wss) {
+            throw config_error("--ws-path needs --transport ws or wss");
+        }
+        o.ws_path = get("ws-path");
+        if (o.ws_path.empty() || o.ws_path[0] != '/' ||
+            o.ws_path.find_first_of(" \r\n") != std::string::npos) {
+            throw config_error("--ws-path: must start with '/' and contain no spaces");
+        }
     }
     o.tls.cafile = has("cafile") ? get("cafile") : "";
     o.tls.cert = has("cert") ? get("cert") : "";
@@ -270,7 +295,10 @@ command_line parse_command_line(int argc, const char* const* argv) {
     if (o.tls.alpn.size() > 255) {
         throw config_error("--alpn: at most 255 bytes");
     }
-    o.port = o.tls.enabled ? 8883 : 1883;
+    o.port = o.transport == kind::tls   ? 8883
+             : o.transport == kind::ws  ? 8080
+             : o.transport == kind::wss ? 8443
+                                        : 1883;
     if (has("port")) {
         o.port = static_cast<std::uint16_t>(to_integer("port", get("port"), 1, 65535));
     }

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include <tern/net/client_connect.hpp>
+
 #include "scenario.hpp"
 
 namespace tern::bench {
@@ -26,7 +28,10 @@ struct bench_options {
     std::string mode;          ///< conn | pub | sub | run
     std::string scenario_file; ///< run only
     std::string host = "127.0.0.1";
-    std::uint16_t port = 1883; ///< 8883 by default with --tls
+    std::uint16_t port = 1883; ///< default by transport: 1883 tcp, 8883 tls, 8080 ws, 8443 wss
+    /// --transport tcp|tls|ws|wss (--tls is --transport tls); tls.enabled for tls and wss.
+    net::client_transport_kind transport = net::client_transport_kind::tcp;
+    std::string ws_path = "/mqtt"; ///< --ws-path, the WebSocket request path
     tls_options tls;
     std::optional<std::string> username;
     std::optional<std::string> password;

@@ -22,13 +22,15 @@ namespace {
 
 /// CONNECT (3.1.1, clean session, keep-alive 60, client id `id`).
 std::vector<std::uint8_t> connect_bytes(const std::string& id) {
-    std::vector<std::uint8_t> body{0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c};
-    body.push_back(static_cast<std::uint8_t>(id.size() >> 8));
-    body.push_back(static_cast<std::uint8_t>(id.size()));
-    body.insert(body.end(), id.begin(), id.end());
-    std::vector<std::uint8_t> out{0x10, static_cast<std::uint8_t>(body.size())};
-    out.insert(out.end(), body.begin(), body.end());
-    return out;
+    // Built as text: GCC 12's -Warray-bounds misfires on small vector inserts here.
+    std::string body("\x00\x04MQTT\x04\x02\x00\x3c", 10);
+    body += static_cast<char>(id.size() >> 8);
+    body += static_cast<char>(id.size() & 0xFF);
+    body += id;
+    std::string packet = "\x10";
+    packet += static_cast<char>(body.size());
+    packet += body;
+    return {packet.begin(), packet.end()};
 }
 
 std::vector<std::uint8_t> operator+(std::vector<std::uint8_t> a,
