@@ -185,6 +185,10 @@ std::string configure_common(SSL_CTX* ctx, const tls_server_options& o) {
     // Session resumption with client certificates needs a context id.
     static const unsigned char sid[] = "tern";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
+    // Resumption by stateless tickets only: OpenSSL's server-side session cache would keep an
+    // SSL_SESSION (with the client's certificate) for up to 20,480 recent handshakes, a few KiB
+    // each, on top of the live connections.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 
     int min_version = min_version_of(o.tls_version);
     int max_version = 0;
