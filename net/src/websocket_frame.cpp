@@ -42,6 +42,8 @@ std::string_view to_string(frame_error e) noexcept {
         return "new data frame inside a fragmented message";
     case frame_error::frame_too_large:
         return "frame too large";
+    case frame_error::invalid_close:
+        return "invalid close frame";
     }
     return "unknown";
 }
@@ -164,11 +166,21 @@ deframer::result deframer::feed(std::uint8_t* data, std::size_t size) {
             if (frame_opcode_ == opcode::ping) {
                 pings_.push_back(control_);
             } else if (frame_opcode_ == opcode::close && !close_) {
-                close_ =
+                if (control_.size() == 1) {
+                    return fail(frame_error::invalid_close);
+                }
+                const auto code =
                     control_.size() >= 2
                         ? static_cast<std::uint16_t>((static_cast<std::uint8_t>(control_[0]) << 8) |
                                                      static_cast<std::uint8_t>(control_[1]))
                         : std::uint16_t{1005};
+                // Codes a peer may not send: below 1000, 1004-1006 and 1015 (reserved or
+                // local-only), 1016-2999 (reserved for the protocol).
+                if (control_.size() >= 2 && (code < 1000 || (code >= 1004 && code <= 1006) ||
+                                             (code >= 1015 && code <= 2999))) {
+                    return fail(frame_error::invalid_close);
+                }
+                close_ = code;
             }
         }
     }

@@ -60,7 +60,8 @@ TEST_CASE("PROXY v2: PROXY and LOCAL, IPv4 and IPv6, TLVs skipped", "[net][proxy
     CHECK(r.header.size == 28);
     CHECK(r.header.source == "198.51.100.9:4242");
     CHECK(r.header.destination == "10.0.0.1:1883");
-    const auto with_tlv = parse_proxy_header(v2(0x21, 0x11, v4 + std::string("\x01\x00\x04mqtt", 7), 19));
+    const auto with_tlv =
+        parse_proxy_header(v2(0x21, 0x11, v4 + std::string("\x01\x00\x04mqtt", 7), 19));
     REQUIRE(with_tlv.status == proxy_parse_status::complete);
     CHECK(with_tlv.header.size == 16 + 19);
     CHECK(with_tlv.header.source == "198.51.100.9:4242");

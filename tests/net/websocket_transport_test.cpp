@@ -68,8 +68,8 @@ std::vector<parsed_frame> parse_server_frames(std::string bytes) {
         std::uint64_t len = b1 & 0x7F;
         std::size_t head = 2;
         if (len == 126) {
-            len = (static_cast<std::uint8_t>(bytes[at + 2]) << 8) |
-                  static_cast<std::uint8_t>(bytes[at + 3]);
+            len = (std::uint64_t{static_cast<std::uint8_t>(bytes[at + 2])} << 8) |
+                  std::uint64_t{static_cast<std::uint8_t>(bytes[at + 3])};
             head = 4;
         } else if (len == 127) {
             len = 0;

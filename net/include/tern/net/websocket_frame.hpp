@@ -52,6 +52,7 @@ enum class frame_error : std::uint8_t {
     unexpected_continuation, ///< a continuation frame with no message to continue
     data_interleaved,        ///< a new data frame inside a fragmented message
     frame_too_large,         ///< payload over the configured maximum
+    invalid_close, ///< a 1-byte close payload or a status a peer must not send (RFC 6455 7.4)
 };
 
 /// The text of an error, for log lines.

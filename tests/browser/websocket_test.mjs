@@ -1,0 +1,248 @@
+// browser_websocket_test: MQTT.js (npm `mqtt` v5, its browser bundle) in headless Debian
+// Chromium, over WSS to a tern started here, and a plain TCP MQTT.js client in Node next to it.
+//
+//   node tests/browser/websocket_test.mjs TERN_BINARY [--screenshot FILE.png]
+//
+// It starts `tern --port 0 --port-file F -c CONF` (a plain listener and a WSS listener with a
+// throw-away self-signed certificate for 127.0.0.1), serves index.html and mqtt.min.js from a
+// static server on 127.0.0.1 (ephemeral port), and opens the page in Chromium
+// (/usr/bin/chromium, never a downloaded browser) driven by playwright-core. The page connects
+// over wss, subscribes, publishes to itself and reports the round trip; Node then publishes over
+// plain TCP and the page must receive that too. Exit 0 on success, 1 on failure. When
+// node_modules or Chromium is missing: 77 (ctest SKIP_RETURN_CODE) for a developer who has not
+// run tools/install-deps.sh, but 1 under CI (CI=true), where install-deps must have put them
+// there — a skipped browser test in CI would hide a broken install step.
+//
+// Trust: Chromium is told to accept exactly this certificate, by the SHA-256 of its public key
+// (--ignore-certificate-errors-spki-list), not every certificate.
+//
+// It stops only what it started (tern by its pid, the browser, the server) and removes its
+// temporary directories, so it can run any number of times, also in parallel.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const chromiumPath = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
+const overallTimeoutMs = 60_000;
+
+const args = process.argv.slice(2);
+const ternBinary = args[0];
+const shotIndex = args.indexOf('--screenshot');
+const screenshot = shotIndex >= 0 ? args[shotIndex + 1] : process.env.TERN_BROWSER_SCREENSHOT;
+if (!ternBinary) {
+  console.error('usage: node websocket_test.mjs TERN_BINARY [--screenshot FILE.png]');
+  process.exit(2);
+}
+
+const missingExit = process.env.CI === 'true' ? 1 : 77;
+
+const require = createRequire(import.meta.url);
+let chromium;
+let mqttBundle;
+let mqtt;
+try {
+  ({ chromium } = require('playwright-core'));
+  mqtt = require('mqtt');
+  // The browser bundle (not in the package's exports map: found by path).
+  mqttBundle = path.join(here, 'node_modules', 'mqtt', 'dist', 'mqtt.min.js');
+  fs.accessSync(mqttBundle, fs.constants.R_OK);
+} catch (err) {
+  console.log(`SKIP: ${err.message} (run: npm ci --prefix tests/browser, or tools/install-deps.sh)`);
+  process.exit(missingExit);
+}
+if (!fs.existsSync(chromiumPath)) {
+  console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
+  process.exit(missingExit);
+}
+
+const cleanups = [];
+async function cleanup() {
+  while (cleanups.length > 0) {
+    try {
+      await cleanups.pop()();
+    } catch (err) {
+      console.error(`cleanup: ${err.message}`);
+    }
+  }
+}
+
+function fail(message) {
+  throw new Error(message);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/// Polls `check` (which returns a value or undefined) until it yields or `ms` pass.
+async function waitFor(what, ms, check) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      fail(`timed out waiting for ${what}`);
+    }
+    await sleep(20);
+  }
+}
+
+/// A temporary directory removed at the end.
+function tempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/// A self-signed EC certificate for 127.0.0.1 and the base64 SHA-256 of its SubjectPublicKeyInfo.
+function makeCertificate(dir) {
+  const key = path.join(dir, 'server.key');
+  const cert = path.join(dir, 'server.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+  const der = execFileSync('openssl', ['x509', '-in', cert, '-pubkey', '-noout']);
+  const spkiDer = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'der'], { input: der });
+  const hash = execFileSync('openssl', ['dgst', '-sha256', '-binary'], { input: spkiDer });
+  return { key, cert, spki: hash.toString('base64') };
+}
+
+async function startTern(dir, tls) {
+  const conf = path.join(dir, 'tern.conf');
+  const portFile = path.join(dir, 'ports');
+  // The first listener is replaced by --port 0 --port-file; the second is WSS.
+  fs.writeFileSync(conf, [
+    'listener 0 127.0.0.1',
+    'allow_anonymous true',
+    'listener 0 127.0.0.1',
+    'protocol websockets',
+    `certfile ${tls.cert}`,
+    `keyfile ${tls.key}`,
+    '',
+  ].join('\n'));
+  const log = fs.openSync(path.join(dir, 'tern.log'), 'a');
+  const child = spawn(ternBinary, ['--port', '0', '--port-file', portFile, '--threads', '2', '-c', conf],
+    { stdio: ['ignore', log, log] });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  cleanups.push(async () => {
+    if (exited === null) {
+      child.kill('SIGTERM');
+      await waitFor('tern to stop', 10_000, () => (exited !== null ? true : undefined))
+        .catch(() => child.kill('SIGKILL'));
+    }
+    fs.closeSync(log);
+  });
+  const ports = await waitFor('the port file', 10_000, () => {
+    if (exited !== null) {
+      fail(`tern exited (${JSON.stringify(exited)}):\n${fs.readFileSync(path.join(dir, 'tern.log'), 'utf8')}`);
+    }
+    const text = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8') : '';
+    const lines = text.split('\n').filter((l) => l !== '');
+    return text.endsWith('\n') && lines.length >= 2 ? lines.map(Number) : undefined;
+  });
+  return { plain: ports[0], wss: ports[1], log: () => fs.readFileSync(path.join(dir, 'tern.log'), 'utf8') };
+}
+
+/// index.html and the mqtt browser bundle on 127.0.0.1, an ephemeral port.
+async function startStaticServer() {
+  const files = {
+    '/': [path.join(here, 'index.html'), 'text/html; charset=utf-8'],
+    '/mqtt.min.js': [mqttBundle, 'text/javascript; charset=utf-8'],
+  };
+  const server = createServer((req, res) => {
+    const file = files[new URL(req.url, 'http://127.0.0.1').pathname];
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': file[1], 'Cache-Control': 'no-store' });
+    fs.createReadStream(file[0]).pipe(res);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  return server.address().port;
+}
+
+async function main() {
+  const dir = tempDir('tern-browser-test-');
+  const tls = makeCertificate(dir);
+  const tern = await startTern(dir, tls);
+  const httpPort = await startStaticServer();
+  const id = `browser-${process.pid}`;
+
+  const userDataDir = tempDir('tern-chromium-profile-');
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--ignore-certificate-errors-spki-list=${tls.spki}`],
+    timeout: 30_000,
+  });
+  cleanups.push(() => context.close());
+  const page = context.pages()[0] ?? await context.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`page error: ${e.message}`));
+
+  try {
+    await page.goto(`http://127.0.0.1:${httpPort}/?port=${tern.wss}&id=${id}`);
+    await waitFor('the page to subscribe', 15_000,
+      async () => ((await page.evaluate(() => window.ternReady || window.ternResult?.ok === false))
+        ? true : undefined));
+    const early = await page.evaluate(() => window.ternResult);
+    if (early && early.ok === false) {
+      fail(`page: ${early.detail}`);
+    }
+    // A plain TCP MQTT client reaches the browser's WebSocket connection.
+    const node = await mqtt.connectAsync(`mqtt://127.0.0.1:${tern.plain}`,
+      { clientId: `${id}-node`, reconnectPeriod: 0, connectTimeout: 5000 });
+    cleanups.push(() => node.endAsync());
+    await node.publishAsync(`browser/${id}/from-node`, 'hello from node over tcp', { qos: 1 });
+
+    const result = await waitFor('the page result', 15_000,
+      async () => (await page.evaluate(() => window.ternResult?.ok !== undefined ? window.ternResult : undefined)));
+    if (screenshot) {
+      await page.screenshot({ path: screenshot, fullPage: true });
+      console.log(`screenshot: ${screenshot}`);
+    }
+    if (!result.ok) {
+      fail(`page: ${result.detail}`);
+    }
+    if (result.echo !== 'hello from the browser' || result.fromNode !== 'hello from node over tcp') {
+      fail(`unexpected messages: ${JSON.stringify(result)}`);
+    }
+    if (!/client 'browser-\d+' connected \(MQTT 5, .*wss/.test(tern.log())) {
+      fail(`tern did not log the browser's wss connection:\n${tern.log()}`);
+    }
+    console.log(`PASS: ${result.detail} (${await page.evaluate(() => navigator.userAgent)})`);
+  } catch (err) {
+    console.error(consoleLines.join('\n'));
+    console.error(`tern log:\n${tern.log()}`);
+    throw err;
+  }
+}
+
+const timer = setTimeout(() => {
+  console.error(`FAIL: no result within ${overallTimeoutMs / 1000} s`);
+  cleanup().finally(() => process.exit(1));
+}, overallTimeoutMs);
+
+let code = 0;
+try {
+  await main();
+} catch (err) {
+  console.error(`FAIL: ${err.message}`);
+  code = 1;
+} finally {
+  await cleanup();
+  clearTimeout(timer);
+}
+process.exit(code);
