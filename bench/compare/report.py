@@ -150,7 +150,7 @@ def metrics(run):
     doc = run["doc"] or {}
     t = doc.get("totals") if isinstance(doc.get("totals"), dict) else {}
     for k in ("sent", "acked", "received", "lost", "duplicates", "reordered", "foreign",
-              "send_rate", "recv_rate", "connections_ok", "connections_failed"):
+              "send_rate", "recv_rate", "connections_ok", "connections_failed", "connect_rate"):
         m[k] = num(t, k)
     for k in ("p50", "p99", "p999", "max", "mean"):
         m["lat_" + k] = num(doc, "latency_us", k)
@@ -353,6 +353,7 @@ RATIOS = [
     ("lat_p50", "latency p50", "down"),
     ("lat_p99", "latency p99", "down"),
     ("connack_p99", "CONNACK p99", "down"),
+    ("connect_rate", "connects/s", "up"),
     ("kib_per_conn", "memory/conn", "down"),
     ("broker_peak_rss_mib", "peak RSS", "down"),
     ("recv_per_broker_cpu_s", "msgs per CPU-s", "up"),
@@ -571,16 +572,16 @@ def render_markdown(summary, machine, order, failures):
                 rows.append([label, b, f"{e.get('reps_ok')}/{e.get('reps')}",
                              si(e.get("send_rate"), "/s"), si(e.get("recv_rate"), "/s"),
                              us(e.get("lat_p50")), us(e.get("lat_p99")),
-                             us(e.get("connack_p99")),
+                             us(e.get("connack_p99")), si(e.get("connect_rate"), "/s"),
                              f"{cnt(e.get('connections_ok'))}/{cnt(e.get('connections_failed'))}",
                              f"{cnt(e.get('lost'))}/{cnt(e.get('duplicates'))}/{cnt(e.get('reordered'))}",
                              fixed(e.get("kib_per_conn")),
                              fixed(e.get("broker_peak_rss_mib")),
                              fixed(e.get("broker_cores"), 2), fixed(e.get("bench_cores"), 2)])
         L.append(md_table(["scenario", "broker", "ok", "send/s", "recv/s", "p50", "p99",
-                           "CONNACK p99", "conns ok/failed", "lost/dup/reord", "KiB/conn",
-                           "peak RSS MiB", "broker cores", "tern-bench cores"], rows,
-                          ["---", "---"] + ["---:"] * 12))
+                           "CONNACK p99", "connects/s", "conns ok/failed", "lost/dup/reord",
+                           "KiB/conn", "peak RSS MiB", "broker cores", "tern-bench cores"], rows,
+                          ["---", "---"] + ["---:"] * 13))
         L.append("")
         shared = [(label, b, per[b]) for label, per in sc.items() for b in BROKERS
                   if b in per and "share_min" in per[b]]

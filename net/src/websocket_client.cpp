@@ -151,120 +151,6 @@ std::string masked_control_frame(opcode op, std::string_view payload,
     return out;
 }
 
-client_deframer::result client_deframer::feed(std::uint8_t* data, std::size_t size) {
-    result r;
-    if (failed_ != frame_error::none) {
-        r.error = failed_;
-        return r;
-    }
-    auto fail = [&](frame_error e) {
-        failed_ = e;
-        r.error = e;
-        return r;
-    };
-    std::size_t in = 0;
-    std::size_t out = 0;
-    while (in < size) {
-        if (!in_frame_) {
-            header_[header_len_++] = data[in++];
-            if (header_len_ < 2) {
-                continue;
-            }
-            const std::uint8_t b0 = header_[0];
-            const std::uint8_t b1 = header_[1];
-            const std::uint8_t len7 = b1 & 0x7F;
-            const std::size_t ext = len7 == 126 ? 2 : (len7 == 127 ? 8 : 0);
-            if (header_len_ == 2) {
-                if ((b0 & 0x70) != 0) {
-                    return fail(frame_error::reserved_bits);
-                }
-                if ((b1 & 0x80) != 0) {
-                    // Server frames are never masked (RFC 6455 §5.1); the server code's
-                    // "unmasked_frame" names the same violation from the other side.
-                    return fail(frame_error::unmasked_frame);
-                }
-                const auto op = static_cast<std::uint8_t>(b0 & 0x0F);
-                const bool fin = (b0 & 0x80) != 0;
-                const bool control = (op & 0x08) != 0;
-                if (op == 0x1) {
-                    return fail(frame_error::text_frame);
-                }
-                if (op != 0x0 && op != 0x2 && op != 0x8 && op != 0x9 && op != 0xA) {
-                    return fail(frame_error::reserved_opcode);
-                }
-                if (control && !fin) {
-                    return fail(frame_error::fragmented_control);
-                }
-                if (control && len7 > 125) {
-                    return fail(frame_error::control_too_long);
-                }
-                if (op == 0x0 && !in_message_) {
-                    return fail(frame_error::unexpected_continuation);
-                }
-                if (op == 0x2 && in_message_) {
-                    return fail(frame_error::data_interleaved);
-                }
-            }
-            if (header_len_ < 2 + ext) {
-                continue;
-            }
-            std::uint64_t len = len7;
-            if (ext == 2) {
-                len = (std::uint64_t{header_[2]} << 8) | header_[3];
-            } else if (ext == 8) {
-                len = 0;
-                for (std::size_t i = 0; i < 8; ++i) {
-                    len = (len << 8) | header_[2 + i];
-                }
-                if ((len >> 63) != 0) {
-                    return fail(frame_error::length_not_minimal);
-                }
-            }
-            frame_opcode_ = static_cast<opcode>(b0 & 0x0F);
-            const bool fin = (b0 & 0x80) != 0;
-            const bool control = (b0 & 0x08) != 0;
-            if (!control) {
-                if (len > max_frame_payload_) {
-                    return fail(frame_error::frame_too_large);
-                }
-                in_message_ = !fin;
-            }
-            remaining_ = len;
-            header_len_ = 0;
-            in_frame_ = true;
-            control_.clear();
-        }
-        const auto n = static_cast<std::size_t>(
-            std::min<std::uint64_t>(remaining_, static_cast<std::uint64_t>(size - in)));
-        const bool control = (static_cast<std::uint8_t>(frame_opcode_) & 0x08) != 0;
-        if (control) {
-            control_.append(reinterpret_cast<const char*>(data + in), n);
-        } else {
-            // Move the payload to the front: `out` never passes `in`.
-            if (out != in) {
-                std::memmove(data + out, data + in, n);
-            }
-            out += n;
-        }
-        in += n;
-        remaining_ -= n;
-        if (remaining_ == 0) {
-            in_frame_ = false;
-            if (frame_opcode_ == opcode::ping) {
-                pings_.push_back(control_);
-            } else if (frame_opcode_ == opcode::close && !close_) {
-                close_ =
-                    control_.size() >= 2
-                        ? static_cast<std::uint16_t>((static_cast<std::uint8_t>(control_[0]) << 8) |
-                                                     static_cast<std::uint8_t>(control_[1]))
-                        : std::uint16_t{1005};
-            }
-        }
-    }
-    r.payload = out;
-    return r;
-}
-
 } // namespace websocket
 
 namespace ws = websocket;
@@ -407,9 +293,8 @@ std::size_t websocket_client_transport::deframe(std::span<std::uint8_t> buffer, 
         queue_control(ws::opcode::pong, ping);
     }
     if (r.error != ws::frame_error::none) {
-        error_ = fmt::format("WebSocket protocol error from the server: {}",
-                             r.error == ws::frame_error::unmasked_frame ? "masked server frame"
-                                                                        : ws::to_string(r.error));
+        error_ =
+            fmt::format("WebSocket protocol error from the server: {}", ws::to_string(r.error));
         if (frame_.empty()) {
             queue_control(ws::opcode::close,
                           close_payload(static_cast<std::uint16_t>(ws::close_code_for(r.error))));

@@ -24,6 +24,8 @@ std::string_view to_string(frame_error e) noexcept {
         return "none";
     case frame_error::unmasked_frame:
         return "unmasked client frame";
+    case frame_error::masked_frame:
+        return "masked server frame";
     case frame_error::reserved_bits:
         return "reserved bits set";
     case frame_error::reserved_opcode:
@@ -88,8 +90,12 @@ deframer::result deframer::feed(std::uint8_t* data, std::size_t size) {
                 if ((b0 & 0x70) != 0) {
                     return fail(frame_error::reserved_bits);
                 }
-                if ((b1 & 0x80) == 0) {
+                const bool has_mask = (b1 & 0x80) != 0;
+                if (peer_ == from::client && !has_mask) {
                     return fail(frame_error::unmasked_frame);
+                }
+                if (peer_ == from::server && has_mask) {
+                    return fail(frame_error::masked_frame);
                 }
                 const auto op = static_cast<std::uint8_t>(b0 & 0x0F);
                 const bool fin = (b0 & 0x80) != 0;
@@ -137,7 +143,10 @@ deframer::result deframer::feed(std::uint8_t* data, std::size_t size) {
                 }
                 in_message_ = !fin; // a FIN data frame ends the message
             }
-            std::memcpy(mask_.data(), header_.data() + 2 + ext, 4);
+            masked_ = (b1 & 0x80) != 0;
+            if (masked_) {
+                std::memcpy(mask_.data(), header_.data() + 2 + ext, 4);
+            }
             mask_pos_ = 0;
             remaining_ = len;
             header_len_ = 0;
@@ -148,14 +157,18 @@ deframer::result deframer::feed(std::uint8_t* data, std::size_t size) {
         const auto n = static_cast<std::size_t>(
             std::min<std::uint64_t>(remaining_, static_cast<std::uint64_t>(size - in)));
         const bool control = (static_cast<std::uint8_t>(frame_opcode_) & 0x08) != 0;
-        if (control) {
+        if (masked_) {
+            // Unmask in place first (before the bytes move): mask_pos_ runs over the frame.
             for (std::size_t i = 0; i < n; ++i) {
-                control_.push_back(static_cast<char>(data[in + i] ^ mask_[mask_pos_++ & 3]));
+                data[in + i] = static_cast<std::uint8_t>(data[in + i] ^ mask_[mask_pos_++ & 3]);
             }
+        }
+        if (control) {
+            control_.append(reinterpret_cast<const char*>(data + in), n);
         } else {
-            // Unmask and move to the front: `out` never passes `in`, so this is safe in place.
-            for (std::size_t i = 0; i < n; ++i) {
-                data[out + i] = static_cast<std::uint8_t>(data[in + i] ^ mask_[mask_pos_++ & 3]);
+            // Move to the front: `out` never passes `in`, so this is safe in place.
+            if (out != in) {
+                std::memmove(data + out, data + in, n);
             }
             out += n;
         }

@@ -261,4 +261,29 @@ TEST_CASE("bind_interface naming no interface stops tern with the listener's lin
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("per_listener_settings: allow_anonymous of each listener", "[broker][listener][tern]") {
+    TERN_ONLY_TEST("the test writes a tern configuration with per_listener_settings first");
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("tern-per-listener-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto conf = (dir / "tern.conf").string();
+    {
+        std::ofstream out(conf);
+        out << "per_listener_settings true\n"
+               "listener 1 127.0.0.1\nallow_anonymous true\n" // --port 0 replaces this port
+               "listener 0 127.0.0.1\nallow_anonymous false\n"
+               "listener 0 127.0.0.1\n"; // no value: the broker-wide default, false
+    }
+    broker_settings settings;
+    settings.tern_args = {"-c", conf};
+    broker_process broker(settings);
+    mqtt_client open_client("open");
+    CHECK(open_client.connect(broker.port(0)) == 0);
+    mqtt_client closed_client("closed");
+    CHECK(closed_client.connect(broker.port(1)) == 5); // 3.1.1 "not authorized"
+    mqtt_client default_client("default");
+    CHECK(default_client.connect(broker.port(2)) == 5);
+    std::filesystem::remove_all(dir);
+}
+
 } // namespace tern::test

@@ -731,6 +731,12 @@ private:
     // ---- general options ------------------------------------------------------------------
 
     void on_allow_anonymous(const line& l) {
+        if (cfg_.per_listener_settings) {
+            // mosquitto: with per_listener_settings, allow_anonymous belongs to the listener it
+            // follows (the default listener before the first `listener` line).
+            target(l).allow_anonymous = boolean(l);
+            return;
+        }
         cfg_.allow_anonymous = boolean(l);
         allow_anonymous_set_ = true;
     }
@@ -802,9 +808,15 @@ private:
         cfg_.sys_interval = std::chrono::seconds(integer(l, 0, 65535));
     }
     void on_per_listener_settings(const line& l) {
-        if (boolean(l)) {
-            fail_unsupported(l, "per_listener_settings true");
+        const bool value = boolean(l);
+        // It changes what the settings after it mean, so it must come before them (mosquitto
+        // documents it at the top of the file).
+        if (value != cfg_.per_listener_settings &&
+            (allow_anonymous_set_ || !cfg_.listeners.empty() || default_origin_)) {
+            fail(l, "per_listener_settings must come before any listener and any "
+                    "allow_anonymous");
         }
+        cfg_.per_listener_settings = value;
     }
     void on_pid_file(const line& l) { set_once(l, cfg_.pid_file, text(l, "a file name"), ""); }
     void on_user(const line& l) { set_once(l, cfg_.user, text(l, "a user name"), ""); }

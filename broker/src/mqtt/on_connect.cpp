@@ -83,7 +83,9 @@ bool connection::authenticate(const mqtt::connect& c) {
         username_ = std::move(identity);
         authenticated_by_certificate = true;
     }
-    if (!state_.config.allow_anonymous && !authenticated_by_certificate) {
+    const bool anonymous_allowed =
+        listener_.allow_anonymous.value_or(state_.config.allow_anonymous);
+    if (!anonymous_allowed && !authenticated_by_certificate) {
         // No password file or plugin exists yet: only certificate identities authenticate (a
         // User Name alone proves nothing).
         refuse_connect(mqtt::reason_code::not_authorized, "allow_anonymous is false");

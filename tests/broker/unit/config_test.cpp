@@ -555,10 +555,26 @@ TEST_CASE("shared_subscription_strategy, global and per group", "[config]") {
           "t.conf:1: shared_subscription_strategy: unexpected extra value 'x'");
 }
 
-TEST_CASE("per_listener_settings true is refused", "[config]") {
-    parse_ok("per_listener_settings false\n");
-    CHECK(parse_error("per_listener_settings true\n") ==
-          "t.conf:1: 'per_listener_settings true' is not supported by this version of tern");
+TEST_CASE("per_listener_settings: allow_anonymous per listener", "[config]") {
+    const auto c = parse_ok("per_listener_settings true\n"
+                            "listener 1883\nallow_anonymous true\n"
+                            "listener 1884\nallow_anonymous false\n"
+                            "listener 1885\n");
+    CHECK(c.per_listener_settings);
+    REQUIRE(c.listeners.size() == 3);
+    CHECK(c.listeners[0].allow_anonymous == true);
+    CHECK(c.listeners[1].allow_anonymous == false);
+    CHECK_FALSE(c.listeners[2].allow_anonymous.has_value());
+    CHECK_FALSE(c.allow_anonymous); // the broker-wide default stays
+    const auto off = parse_ok("per_listener_settings false\nallow_anonymous true\nlistener 1\n");
+    CHECK(off.allow_anonymous);
+    CHECK_FALSE(off.listeners[0].allow_anonymous.has_value());
+    CHECK(parse_error("listener 1883\nper_listener_settings true\n") ==
+          "t.conf:2: per_listener_settings must come before any listener and any "
+          "allow_anonymous");
+    CHECK(parse_error("allow_anonymous true\nper_listener_settings true\n") ==
+          "t.conf:2: per_listener_settings must come before any listener and any "
+          "allow_anonymous");
 }
 
 TEST_CASE("pid_file, user and log_timestamp_format take the rest of the line", "[config]") {

@@ -66,6 +66,9 @@ struct listener_config {
     };
     std::vector<sni_entry> sni_certificates;
 
+    /// `allow_anonymous` of this listener, under `per_listener_settings true`; unset: the
+    /// broker-wide value.
+    std::optional<bool> allow_anonymous;
     /// Tern: `proxy_protocol true` — every connection starts with a PROXY protocol v1 or v2
     /// header (from a load balancer); connections without one are refused.
     bool proxy_protocol = false;
@@ -94,6 +97,9 @@ struct broker_config {
     bool local_only = false;
 
     bool allow_anonymous = false;
+    /// `per_listener_settings`: allow_anonymous (and, with the access-control issue, password
+    /// and ACL files) per listener instead of broker-wide.
+    bool per_listener_settings = false;
     /// `websockets_headers_size`: the largest WebSocket upgrade request accepted (bytes).
     std::size_t websockets_headers_size = 8 * 1024;
     /// `psk_file`: "identity:hexkey" lines for the listeners with `psk_hint`.

@@ -2,8 +2,7 @@
 /// The client side of TLS, for outbound connections (tern-bench, the bridge): a client context
 /// (trusted CAs by bundle, directory or the system store; a client certificate for mTLS; ALPN;
 /// the lowest version) and tls_client_transport, OpenSSL driven on the non-blocking socket's
-/// descriptor like the server's tls_transport, with the same try_read / try_write / wait_*
-/// contract (transport.hpp).
+/// descriptor through the same tls_stream as the server's tls_transport.
 ///
 /// Per connection: the SNI server name sent in the ClientHello and the name the server
 /// certificate must carry (X509_VERIFY_PARAM host check, or the IP address check for an IP
@@ -14,6 +13,7 @@
 /// it on any worker); a transport is owner worker only.
 
 #include <tern/net/client_handshake.hpp>
+#include <tern/net/tls_stream.hpp>
 #include <tern/net/transport.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -83,46 +83,21 @@ struct tls_client_target {
 
 /// TLS to a server over a connected TCP socket. Call handshake() until it returns done (or
 /// failed) before reading or writing; async_connect_transport does.
-class tls_client_transport final : public transport {
+class tls_client_transport final : public tls_stream {
 public:
     /// Takes a connected socket (made non-blocking, TCP_NODELAY). When the session cannot be
     /// created (OpenSSL out of memory, a bad name), handshake() fails with describe_error().
     tls_client_transport(boost::asio::ip::tcp::socket socket,
                          std::shared_ptr<const tls_client_context> context,
                          tls_client_target target);
-    ~tls_client_transport() override;
 
     /// One step of the handshake (SSL_do_handshake). Errors: protocol_error with
     /// describe_error() "TLS handshake failed: ... certificate verify failed (server
     /// certificate: Hostname mismatch)", a socket error, or eof.
     handshake_status handshake(boost::system::error_code& ec);
 
-    std::size_t try_read(std::span<std::uint8_t> buffer, boost::system::error_code& ec) override;
-    std::size_t try_write(std::span<const boost::asio::const_buffer> buffers,
-                          boost::system::error_code& ec) override;
-    void wait_readable(wait_handler handler) override;
-    void wait_writable(wait_handler handler) override;
-    void close() noexcept override;
-    const peer_identity& peer() const noexcept override { return peer_; }
-    std::string describe_error() const override { return error_; }
-    boost::asio::any_io_executor get_executor() noexcept override { return socket_.get_executor(); }
-
-    bool handshake_done() const noexcept { return handshake_done_; }
-
 private:
-    enum class want : std::uint8_t { read, write };
-    void classify(int ssl_error, want& direction, boost::system::error_code& ec);
-    void on_handshake_done();
-
-    boost::asio::ip::tcp::socket socket_;
     std::shared_ptr<const tls_client_context> context_;
-    ssl_st* ssl_ = nullptr;
-    peer_identity peer_;
-    std::string error_;
-    want read_wants_ = want::read;
-    want write_wants_ = want::write;
-    bool handshake_done_ = false;
-    bool closed_ = false;
 };
 
 } // namespace tern::net

@@ -74,39 +74,6 @@ masked_header encode_masked_header(opcode op, std::uint64_t payload_size,
 std::string masked_control_frame(opcode op, std::string_view payload,
                                  std::array<std::uint8_t, 4> mask);
 
-/// Decodes a server's frames in place (the mirror of websocket::deframer): server frames must
-/// be unmasked (RFC 6455 §5.1), data frames binary [MQTT-6.0.0-1].
-class client_deframer {
-public:
-    explicit client_deframer(std::uint64_t max_frame_payload = 268'435'460U)
-        : max_frame_payload_(max_frame_payload) {}
-
-    struct result {
-        std::size_t payload = 0; ///< bytes of MQTT stream now at the front of the chunk
-        frame_error error = frame_error::none;
-    };
-    /// Processes `size` bytes at `data`; after an error it refuses everything.
-    result feed(std::uint8_t* data, std::size_t size);
-
-    /// Payloads of pings received since the last call, to be answered with pongs.
-    std::vector<std::string> take_pings() { return std::exchange(pings_, {}); }
-    /// Set once a close frame has arrived: its status code (1005 when it carried none).
-    std::optional<std::uint16_t> close_received() const noexcept { return close_; }
-
-private:
-    std::uint64_t max_frame_payload_;
-    std::array<std::uint8_t, 10> header_{};
-    std::size_t header_len_ = 0;
-    bool in_frame_ = false;
-    bool in_message_ = false;
-    opcode frame_opcode_ = opcode::binary;
-    std::uint64_t remaining_ = 0;
-    std::string control_;
-    std::vector<std::string> pings_;
-    std::optional<std::uint16_t> close_;
-    frame_error failed_ = frame_error::none;
-};
-
 } // namespace websocket
 
 struct websocket_client_options {
@@ -156,7 +123,8 @@ private:
     std::unique_ptr<transport> inner_;
     websocket_client_options options_;
     peer_identity peer_;
-    websocket::client_deframer deframer_;
+    /// Server frames: never masked.
+    websocket::deframer deframer_{268'435'460U, websocket::deframer::from::server};
     std::string key_;
     std::string request_;
     std::size_t request_sent_ = 0;

@@ -43,6 +43,7 @@ enum class close_code : std::uint16_t {
 enum class frame_error : std::uint8_t {
     none,
     unmasked_frame,          ///< client frames must be masked (RFC 6455 §5.1)
+    masked_frame,            ///< server frames must not be masked (RFC 6455 §5.1)
     reserved_bits,           ///< RSV1-3 set without a negotiated extension
     reserved_opcode,         ///< opcodes 3-7 and 0xB-0xF
     text_frame,              ///< [MQTT-6.0.0-1]
@@ -60,16 +61,22 @@ std::string_view to_string(frame_error e) noexcept;
 /// The close code that answers an error.
 close_code close_code_for(frame_error e) noexcept;
 
-/// Decodes a client's frames in place. Feed it each chunk read from the network; it moves the
-/// unmasked payload of data frames to the front of the chunk and returns how many bytes that
+/// Decodes the peer's frames in place. Feed it each chunk read from the network; it moves the
+/// (unmasked) payload of data frames to the front of the chunk and returns how many bytes that
 /// is. A frame header cut between two chunks is kept (at most 14 bytes), as is a control
-/// frame's payload (at most 125).
+/// frame's payload (at most 125). The broker decodes a client's frames (masked, RFC 6455 §5.1);
+/// tern::client decodes a server's (never masked).
 class deframer {
 public:
+    /// Whose frames this deframer reads.
+    enum class from : std::uint8_t {
+        client, ///< frames must be masked
+        server, ///< frames must not be masked
+    };
     /// `max_frame_payload`: the largest data frame payload accepted (frame_too_large above it);
     /// MQTT's own Maximum Packet Size still applies to what the frames carry.
-    explicit deframer(std::uint64_t max_frame_payload = 268'435'460U)
-        : max_frame_payload_(max_frame_payload) {}
+    explicit deframer(std::uint64_t max_frame_payload = 268'435'460U, from peer = from::client)
+        : max_frame_payload_(max_frame_payload), peer_(peer) {}
 
     struct result {
         std::size_t payload = 0; ///< bytes of MQTT stream now at the front of the chunk
@@ -85,6 +92,8 @@ public:
 
 private:
     std::uint64_t max_frame_payload_;
+    from peer_;
+    bool masked_ = false; ///< the current frame carries a mask key
     std::array<std::uint8_t, 14> header_{};
     std::size_t header_len_ = 0;
     bool in_frame_ = false;   ///< reading a frame's payload
