@@ -71,8 +71,15 @@ proxy_parse_result parse_v1(std::span<const std::uint8_t> bytes) {
         }
         return {};
     }
-    std::vector<std::string_view> fields;
     std::string_view line = text.substr(0, end);
+    // The same rule as for a partial line: printable ASCII only (an address with a NUL inside
+    // would otherwise pass inet_pton, which stops at the NUL).
+    for (char c : line) {
+        if (c < 0x20 || c > 0x7E) {
+            return invalid("PROXY v1 header with a non-printable byte");
+        }
+    }
+    std::vector<std::string_view> fields;
     while (!line.empty()) {
         const auto sp = line.find(' ');
         fields.push_back(line.substr(0, sp));

@@ -94,6 +94,11 @@ TEST_CASE("PROXY: what is not a header is refused at once, with a reason", "[net
          "PROXY v1 header with an invalid address or port"},
         {bytes("PROXY TCP4 " + std::string(120, '1')), "PROXY v1 header longer than 107 bytes"},
         {bytes(std::string("PROXY \x01", 7)), "PROXY v1 header with a non-printable byte"},
+        // Found by fuzz_proxy: a NUL inside an address passed inet_pton, which stops at it.
+        {bytes(std::string("PROXY TCP6 2001:db8::\0\0"
+                           "7 2001:db8::1 6000 8883\r\n",
+                           48)),
+         "PROXY v1 header with a non-printable byte"},
         {v2(0x31, 0x11, "", 0), "PROXY v2 header with version 3"},
         {v2(0x22, 0x11, "", 0), "PROXY v2 header with command 2"},
         {v2(0x21, 0x11, "", 60000),
