@@ -22,37 +22,6 @@ namespace websocket {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-bool lists_token(std::string_view value, std::string_view token) {
-    while (!value.empty()) {
-        const auto comma = value.find(',');
-        if (lower(trim(value.substr(0, comma))) == token) {
-            return true;
-        }
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        value.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
 void random_bytes(std::uint8_t* out, std::size_t n) {
     if (RAND_bytes(out, static_cast<int>(n)) != 1) {
         // OpenSSL's DRBG failing is near impossible; masking keys only need to be unguessable
@@ -108,19 +77,19 @@ upgrade_check check_upgrade_response(std::string_view head, std::string_view key
     }
     const auto upgrade = res[http::field::upgrade];
     const auto connection = res[http::field::connection];
-    if (!lists_token({upgrade.data(), upgrade.size()}, "websocket") ||
-        !lists_token({connection.data(), connection.size()}, "upgrade")) {
+    if (!header_lists_token({upgrade.data(), upgrade.size()}, "websocket") ||
+        !header_lists_token({connection.data(), connection.size()}, "upgrade")) {
         c.error = "101 answer without Upgrade: websocket / Connection: Upgrade";
         return c;
     }
     const auto accept = res[http::field::sec_websocket_accept];
-    if (trim({accept.data(), accept.size()}) != accept_key(key)) {
+    if (trim_http_space({accept.data(), accept.size()}) != accept_key(key)) {
         c.error = "Sec-WebSocket-Accept does not match the key sent";
         return c;
     }
     const auto agreed = res[http::field::sec_websocket_protocol];
-    const auto agreed_text = lower(trim({agreed.data(), agreed.size()}));
-    if (!agreed_text.empty() && agreed_text != lower(protocol)) {
+    const auto agreed_text = ascii_lower(trim_http_space({agreed.data(), agreed.size()}));
+    if (!agreed_text.empty() && agreed_text != ascii_lower(protocol)) {
         c.error = fmt::format("the server chose subprotocol '{}', not '{}'", agreed_text, protocol);
         return c;
     }

@@ -250,16 +250,14 @@ std::string accept_key(std::string_view client_key) {
     return std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(n));
 }
 
-namespace {
-
-std::string lower(std::string_view s) {
+std::string ascii_lower(std::string_view s) {
     std::string out(s);
     std::transform(out.begin(), out.end(), out.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return out;
 }
 
-std::string_view trim(std::string_view s) {
+std::string_view trim_http_space(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
         s.remove_prefix(1);
     }
@@ -269,12 +267,10 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-/// True when the comma-separated header value lists `token` (case-insensitive).
-bool lists_token(std::string_view value, std::string_view token) {
+bool header_lists_token(std::string_view value, std::string_view token) {
     while (!value.empty()) {
         const auto comma = value.find(',');
-        const auto item = trim(value.substr(0, comma));
-        if (lower(item) == token) {
+        if (ascii_lower(trim_http_space(value.substr(0, comma))) == token) {
             return true;
         }
         if (comma == std::string_view::npos) {
@@ -284,6 +280,8 @@ bool lists_token(std::string_view value, std::string_view token) {
     }
     return false;
 }
+
+namespace {
 
 upgrade_answer refuse(http::status status, std::string why) {
     upgrade_answer a;
@@ -321,17 +319,17 @@ upgrade_answer answer_upgrade(std::string_view request) {
     }
     const auto upgrade = req[http::field::upgrade];
     const auto connection = req[http::field::connection];
-    if (!lists_token({upgrade.data(), upgrade.size()}, "websocket") ||
-        !lists_token({connection.data(), connection.size()}, "upgrade")) {
+    if (!header_lists_token({upgrade.data(), upgrade.size()}, "websocket") ||
+        !header_lists_token({connection.data(), connection.size()}, "upgrade")) {
         return refuse(http::status::upgrade_required,
                       "this is an MQTT over WebSocket listener: send a WebSocket upgrade "
                       "request (Upgrade: websocket, Connection: Upgrade)");
     }
     const auto version = req[http::field::sec_websocket_version];
-    if (trim({version.data(), version.size()}) != "13") {
+    if (trim_http_space({version.data(), version.size()}) != "13") {
         return refuse(http::status::upgrade_required, "Sec-WebSocket-Version must be 13");
     }
-    const auto key = trim(
+    const auto key = trim_http_space(
         {req[http::field::sec_websocket_key].data(), req[http::field::sec_websocket_key].size()});
     if (key.size() != 24) {
         return refuse(http::status::bad_request, "missing or invalid Sec-WebSocket-Key");
@@ -343,7 +341,7 @@ upgrade_answer answer_upgrade(std::string_view request) {
         std::string_view value(it->value().data(), it->value().size());
         while (!value.empty() && protocol.empty()) {
             const auto comma = value.find(',');
-            const auto item = lower(trim(value.substr(0, comma)));
+            const auto item = ascii_lower(trim_http_space(value.substr(0, comma)));
             if (item == "mqtt" || item == "mqttv3.1") {
                 protocol = item;
             }

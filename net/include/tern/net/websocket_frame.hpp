@@ -121,6 +121,15 @@ std::string control_frame(opcode op, std::string_view payload);
 /// A close frame with `code` and an optional reason.
 std::string close_frame(close_code code, std::string_view reason = {});
 
+// HTTP header helpers shared by the upgrade's two sides (server answer, client check).
+/// ASCII lower case.
+std::string ascii_lower(std::string_view s);
+/// Without leading and trailing spaces and tabs.
+std::string_view trim_http_space(std::string_view s);
+/// True when the comma-separated header value lists `token` (compared case-insensitively;
+/// `token` in lower case).
+bool header_lists_token(std::string_view value, std::string_view token);
+
 /// The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 §4.2.2).
 std::string accept_key(std::string_view client_key);
 
