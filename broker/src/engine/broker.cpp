@@ -221,10 +221,21 @@ std::uint32_t effective_max_packet_size(const broker_config& c) {
 shared_state::shared_state(broker_config c, broker_services services)
     : config(std::move(c)), clock(*services.clock),
       subscriptions(config.shared_subscription_strategy),
-      store(std::make_unique<memory_session_store>()),
+      store(services.store != nullptr ? services.store : &memory_store),
       max_packet_size(effective_max_packet_size(config)) {
     for (const auto& [group, strategy] : config.group_strategies) {
         subscriptions.set_group_strategy(group, strategy);
+    }
+    if (services.authenticator != nullptr) {
+        authenticator = services.authenticator;
+    } else {
+        std::vector<std::optional<bool>> per_listener;
+        per_listener.reserve(config.listeners.size());
+        for (const auto& l : config.listeners) {
+            per_listener.push_back(l.allow_anonymous);
+        }
+        authenticator =
+            &default_authenticator.emplace(config.allow_anonymous, std::move(per_listener));
     }
 }
 

@@ -102,7 +102,7 @@ void deliver_routed(worker& w, std::vector<routed_message>& batch) {
 void publish_internal(worker& w, const message_ptr& m, std::uint64_t publisher_key,
                       std::string_view publisher_client_id) {
     if (m->publish.retain && w.state.config.retain_available) {
-        w.state.retained.set(m);
+        w.state.retained.set(m, *w.state.store);
     }
     route(w, m, publish_context{m->publish.topic, publisher_key, publisher_client_id});
     flush_outbox(w);

@@ -4,9 +4,10 @@
 #include "index/retained_store.hpp"
 #include "index/subscriber.hpp"
 #include "index/topic_index.hpp"
-#include "session/message.hpp"
-#include "session/session_store.hpp"
+#include <tern/broker/message.hpp>
+#include <tern/broker/session_store.hpp>
 
+#include <tern/auth/anonymous_policy.hpp>
 #include <tern/broker/config.hpp>
 #include <tern/broker/services.hpp>
 #include <tern/core/clock.hpp>
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -161,7 +163,15 @@ struct shared_state {
     topic_index subscriptions;
     retained_store retained;
     session_directory directory;
-    std::unique_ptr<session_store> store;
+    /// The memory store when broker_services gave none.
+    memory_session_store memory_store;
+    /// Where persistent changes are reported (broker_services::store or memory_store).
+    session_store* store;
+    /// The anonymous policy built from the configuration when broker_services gave no
+    /// authenticator.
+    std::optional<auth::anonymous_policy> default_authenticator;
+    /// Who may connect, publish and subscribe (broker_services::authenticator or the default).
+    const auth::authenticator* authenticator;
     std::atomic<std::uint64_t> next_key{1};
     std::atomic<std::size_t> connection_count{0};
     /// Random per broker run, so assigned client identifiers differ between runs.

@@ -323,7 +323,7 @@ struct retained_store::impl {
 retained_store::retained_store() : impl_(std::make_unique<impl>()) {}
 retained_store::~retained_store() = default;
 
-void retained_store::set(const message_ptr& m) {
+void retained_store::set(const message_ptr& m, session_store& log) {
     if (!m) {
         return;
     }
@@ -341,6 +341,7 @@ void retained_store::set(const message_ptr& m) {
             impl_->count.fetch_add(1, std::memory_order_relaxed);
         }
         n->msg = m;
+        log.retained_set(*m);
         return;
     }
     // An empty payload removes the topic's retained message [MQTT-3.3.1-10, MQTT-3.3.1-11].
@@ -359,6 +360,7 @@ void retained_store::set(const message_ptr& m) {
         return;
     }
     path.back()->msg.reset();
+    log.retained_cleared(topic);
     sh.messages.fetch_sub(1, std::memory_order_relaxed);
     impl_->count.fetch_sub(1, std::memory_order_relaxed);
     // Prune the levels left empty so memory comes back.

@@ -1,7 +1,8 @@
 #pragma once
 // Retained messages by topic, matched against subscription filters.
 
-#include "session/message.hpp"
+#include <tern/broker/message.hpp>
+#include <tern/broker/session_store.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -21,8 +22,10 @@ public:
     retained_store& operator=(const retained_store&) = delete;
 
     /// Stores `m` as the retained message of its topic, replacing the previous one; an empty
-    /// payload deletes the topic's retained message instead [MQTT-3.3.1-10, 3.3.1-11].
-    void set(const message_ptr& m);
+    /// payload deletes the topic's retained message instead [MQTT-3.3.1-10, 3.3.1-11]. The
+    /// change is reported to `log` (retained_set / retained_cleared) under the topic's lock,
+    /// so the store sees changes of one topic in the order they were applied.
+    void set(const message_ptr& m, session_store& log);
 
     /// Appends the retained messages whose topic matches `filter` (a valid non-shared filter;
     /// wildcards at the first level skip `$` topics [MQTT-4.7.2-1]).

@@ -5,6 +5,7 @@
 #include "index/subscriber.hpp"
 
 #include <tern/broker/config.hpp>
+#include <tern/broker/subscription.hpp>
 #include <tern/protocol/packets.hpp>
 
 #include <boost/container/small_vector.hpp>
@@ -17,15 +18,6 @@
 #include <vector>
 
 namespace tern::broker {
-
-/// What one subscriber asked for with one filter.
-struct subscription {
-    protocol::subscribe_options options;
-    /// MQTT 5 Subscription Identifier; 0 = none.
-    std::uint32_t identifier = 0;
-    /// Share of a shared group relative to the other members (>= 1); ignored otherwise.
-    std::uint32_t weight = 1;
-};
 
 /// Who publishes a message, and on what: the inputs of matching and of share strategies.
 struct publish_context {

@@ -13,6 +13,7 @@ connection::connection(worker& owner, std::unique_ptr<net::transport> transport,
                        const listener_config& listener,
                        std::atomic<std::size_t>& listener_connections)
     : owner_(owner), state_(owner.state), transport_(std::move(transport)), listener_(listener),
+      listener_index_(static_cast<std::size_t>(&listener - state_.config.listeners.data())),
       listener_connections_(listener_connections), key_(key), peer_(transport_->peer().address),
       deadline_(owner.state.clock.now() + owner.state.config.connect_timeout),
       decoder_(mqtt::decode_options{mqtt::protocol_version::v5,
@@ -455,7 +456,7 @@ void connection::take_over() {
             // delayed, in which case the resumed session cancels it [MQTT-3.1.3-9].
             publish_internal(owner_, will_, session_->handle->key, client_id_);
         }
-        session_->conn = nullptr;
+        session_->sink = nullptr;
         session_->handle->online.store(false, std::memory_order_relaxed);
         session_ = nullptr;
     }

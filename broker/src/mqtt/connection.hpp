@@ -2,9 +2,11 @@
 // One client connection over a net::transport, on the connection's worker.
 
 #include "engine/shared_state.hpp"
-#include "session/message.hpp"
 #include "session/session.hpp"
+#include "session/session_sink.hpp"
+#include <tern/broker/message.hpp>
 
+#include <tern/auth/authenticator.hpp>
 #include <tern/net/transport.hpp>
 #include <tern/protocol/decoder.hpp>
 #include <tern/protocol/packets.hpp>
@@ -59,7 +61,7 @@ void flush_writes(worker& w);
 ///
 /// Thread contract: owner worker only — every member function runs on the worker whose
 /// io_context owns the socket. Other workers post to it.
-class connection : public std::enable_shared_from_this<connection> {
+class connection final : public session_sink, public std::enable_shared_from_this<connection> {
 public:
     /// `listener`: the configuration of the listener that accepted it (lives in the broker's
     /// immutable config).
@@ -83,29 +85,29 @@ public:
     /// Another connection claimed this client id [MQTT-3.1.4-2]: the will is published (or
     /// dropped when it has a delay: the session continues [MQTT-3.1.3-9]), the session is
     /// detached and v5 gets DISCONNECT 0x8E.
-    void take_over();
+    void take_over() override;
 
     /// The broker is stopping: publishes the will (phase 1, see publish_wills_for_shutdown).
     void publish_will_now();
     /// The broker is stopping (phase 2): v5 gets DISCONNECT 0x8B Server shutting down.
     void shut_down();
 
-    // Used by the session to send.
+    // session_sink: used by the session to send.
     /// Room for a QoS 0 message (the write backlog is under the high watermark).
-    bool accepts_qos0() const noexcept;
+    bool accepts_qos0() const noexcept override;
     /// The client's inflight window for QoS 1/2: min(max_inflight_messages, Receive Maximum).
-    std::size_t inflight_window() const noexcept;
+    std::size_t inflight_window() const noexcept override;
     /// Encodes and queues a PUBLISH of `out` with `packet_id` (0 for QoS 0). Returns false
     /// when the message is not sent to this client (expired, or over its Maximum Packet Size
     /// [MQTT-3.1.2-25]).
-    bool send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup);
-    void send_pubrel(std::uint16_t packet_id);
+    bool send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) override;
+    void send_pubrel(std::uint16_t packet_id) override;
 
     std::string describe() const;
     /// The transport's view of the peer (address, TLS identity, WebSocket details).
     const net::peer_identity& peer() const noexcept { return transport_->peer(); }
     bool v5() const noexcept { return version_ == protocol::protocol_version::v5; }
-    bool closing() const noexcept { return closing_; }
+    bool closing() const noexcept override { return closing_; }
 
 private:
     /// An encoded packet waiting to be written: `head` then `payload` (a view kept alive by
@@ -209,6 +211,8 @@ private:
     shared_state& state_;
     std::unique_ptr<net::transport> transport_;
     const listener_config& listener_;
+    /// Index of listener_ in state_.config.listeners.
+    const std::size_t listener_index_;
     std::atomic<std::size_t>& listener_connections_;
     const std::uint64_t key_;
     /// Bytes of a read that arrived after CONNECT while the session was still on its way;
@@ -227,9 +231,11 @@ private:
     bool will_discarded_ = false;   ///< normal DISCONNECT or shutdown: no will
     bool counted_ = false;          ///< counted in state_.connection_count
     std::string client_id_;
-    /// The CONNECT User Name, or the certificate identity when the listener says so
-    /// (use_identity_as_username / use_subject_as_username); empty for none.
-    std::string username_;
+    /// Who the client is, for the authenticator: the CONNECT User Name, or the certificate
+    /// identity when the listener says so (use_identity_as_username /
+    /// use_subject_as_username). Kept so every authorize() sees what authenticate() accepted.
+    auth::client_identity identity_;
+
     bool assigned_id_ = false;
     std::uint16_t keep_alive_ = 0;
     bool keep_alive_changed_ = false;

@@ -60,10 +60,12 @@ bool connection::authenticate(const mqtt::connect& c) {
                        fmt::format("authentication method '{}'", *c.props.authentication_method));
         return false;
     }
+    identity_.client_id = std::string(c.client_id);
+    identity_.listener = listener_index_;
+    identity_.peer = &transport_->peer();
     if (c.username) {
-        username_ = std::string(*c.username);
+        identity_.username = std::string(*c.username);
     }
-    bool authenticated_by_certificate = false;
     if (listener_.use_identity_as_username || listener_.use_subject_as_username) {
         // mosquitto: the certificate (or PSK identity) replaces whatever User Name was sent,
         // and a client without one is refused as having bad credentials.
@@ -80,15 +82,12 @@ bool connection::authenticate(const mqtt::connect& c) {
                            "no certificate identity to use as username");
             return false;
         }
-        username_ = std::move(identity);
-        authenticated_by_certificate = true;
+        identity_.username = std::move(identity);
+        identity_.username_verified = true;
     }
-    const bool anonymous_allowed =
-        listener_.allow_anonymous.value_or(state_.config.allow_anonymous);
-    if (!anonymous_allowed && !authenticated_by_certificate) {
-        // No password file or plugin exists yet: only certificate identities authenticate (a
-        // User Name alone proves nothing).
-        refuse_connect(mqtt::reason_code::not_authorized, "allow_anonymous is false");
+    const auto verdict = state_.authenticator->authenticate(identity_, c.password);
+    if (!verdict.allowed()) {
+        refuse_connect(verdict.reason, verdict.why);
         return false;
     }
     return true;
@@ -106,6 +105,7 @@ bool connection::assign_client_id(const mqtt::connect& c) {
         return false;
     }
     client_id_ = fmt::format("tern-{:x}-{}", state_.client_id_salt, key_);
+    identity_.client_id = client_id_;
     assigned_id_ = true;
     return true;
 }
@@ -132,6 +132,13 @@ bool connection::check_will(const mqtt::connect& c) {
         refuse_connect(v5() ? mqtt::reason_code::retain_not_supported
                             : mqtt::reason_code::unspecified_error,
                        "retained will while retain_available is false");
+        return false;
+    }
+    if (c.will &&
+        !state_.authenticator->authorize(identity_, auth::access::publish, c.will->topic)) {
+        // mosquitto checks the will against the ACL at CONNECT and refuses the client.
+        refuse_connect(mqtt::reason_code::not_authorized,
+                       fmt::format("will topic '{}' not authorized", c.will->topic));
         return false;
     }
     return true;
@@ -196,7 +203,7 @@ void connection::claim_session(bool clean_start) {
 
 void connection::attach(session& s, bool session_present) {
     session_ = &s;
-    s.conn = this;
+    s.sink = this;
     s.version = version_;
     s.expiry_interval = requested_expiry_;
     s.handle->online.store(true, std::memory_order_relaxed);
@@ -243,8 +250,8 @@ void connection::attach(session& s, bool session_present) {
         } else if (peer.transport != "tcp") {
             via = fmt::format(", {}", peer.transport);
         }
-        if (!username_.empty()) {
-            via += fmt::format(", user '{}'", username_);
+        if (identity_.username && !identity_.username->empty()) {
+            via += fmt::format(", user '{}'", *identity_.username);
         }
         log(log_level::info, "{}: client '{}' connected (MQTT {}, keep-alive {} s{}{}{})", peer_,
             client_id_, mqtt::to_string(version_), keep_alive_, will_ ? ", will" : "",

@@ -18,7 +18,12 @@ void connection::on_publish(mqtt::publish& p,
     auto reason = mqtt::reason_code::success;
     std::string_view reason_text;
     const auto limit = state_.config.message_size_limit;
-    if (limit != 0 && p.payload.size() > limit) {
+    const std::string_view topic = aliased_topic.empty() ? p.topic : aliased_topic;
+    if (!state_.authenticator->authorize(identity_, auth::access::publish, topic)) {
+        // mosquitto: the message is dropped and the flow completes; MQTT 5 learns why.
+        log(log_level::info, "{}: PUBLISH on '{}' denied (not authorized)", describe(), topic);
+        reason = mqtt::reason_code::not_authorized;
+    } else if (limit != 0 && p.payload.size() > limit) {
         // mosquitto's behaviour: the message is dropped, the flow still completes.
         log(log_level::info, "{}: PUBLISH on '{}' with {} bytes over message_size_limit, dropped",
             describe(), p.topic, p.payload.size());
@@ -92,7 +97,7 @@ std::size_t connection::distribute(const mqtt::publish& p,
     m->received_at = state_.clock.now();
     const message_ptr shared = std::move(m);
     if (p.retain) {
-        state_.retained.set(shared);
+        state_.retained.set(shared, *state_.store);
     }
     return route(owner_, shared,
                  publish_context{shared->publish.topic, session_->handle->key, client_id_});

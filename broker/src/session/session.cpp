@@ -2,7 +2,7 @@
 
 #include "engine/router.hpp"
 #include "engine/shared_state.hpp"
-#include "mqtt/connection.hpp"
+#include "session/session_sink.hpp"
 
 #include <tern/core/log.hpp>
 
@@ -37,7 +37,7 @@ session::session(worker& w, subscriber_ptr h) : owner(&w), handle(std::move(h)) 
 session::~session() = default;
 
 std::size_t session::window() const noexcept {
-    return conn != nullptr ? conn->inflight_window() : 0;
+    return sink != nullptr ? sink->inflight_window() : 0;
 }
 
 void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
@@ -50,21 +50,21 @@ void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
     out.hops = d.hops;
     if (out.qos == mqtt::qos::at_most_once) {
         out.group.reset(); // nothing to hand back: QoS 0 is fire and forget
-        if (conn != nullptr && queued.empty() && conn->accepts_qos0()) {
-            conn->send_publish(out, 0, false);
+        if (sink != nullptr && queued.empty() && sink->accepts_qos0()) {
+            sink->send_publish(out, 0, false);
             return;
         }
-        if (conn == nullptr) {
+        if (sink == nullptr) {
             return; // QoS 0 is not queued for offline clients (mosquitto's default)
         }
         enqueue(std::move(out));
         return;
     }
-    if (conn != nullptr && queued.empty() && inflight.size() < window()) {
+    if (sink != nullptr && queued.empty() && inflight.size() < window()) {
         send_new(std::move(out));
         return;
     }
-    if (conn == nullptr && out.group && hand_back(out, true)) {
+    if (sink == nullptr && out.group && hand_back(out, true)) {
         return; // a member went offline after it was picked: another online one takes it
     }
     enqueue(std::move(out));
@@ -122,7 +122,7 @@ void session::send_new(outbound_message&& out) {
         }
     }
     const auto id = allocate_packet_id();
-    if (!conn->send_publish(out, id, false)) {
+    if (!sink->send_publish(out, id, false)) {
         // Expired or too large for this client: done with it, as if delivered.
         if (expiry_interval != 0) {
             owner->state.store->message_removed(client_id(), out.seq);
@@ -135,10 +135,10 @@ void session::send_new(outbound_message&& out) {
 }
 
 void session::send_queued() {
-    while (conn != nullptr && !queued.empty() && !conn->closing()) {
+    while (sink != nullptr && !queued.empty() && !sink->closing()) {
         auto& front = queued.front();
         if (front.qos == mqtt::qos::at_most_once) {
-            if (!conn->accepts_qos0()) {
+            if (!sink->accepts_qos0()) {
                 return;
             }
         } else if (inflight.size() >= window()) {
@@ -148,7 +148,7 @@ void session::send_queued() {
         queued.pop_front();
         queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
         if (out.qos == mqtt::qos::at_most_once) {
-            conn->send_publish(out, 0, false);
+            sink->send_publish(out, 0, false);
         } else {
             send_new(std::move(out));
         }
@@ -201,7 +201,7 @@ void session::refuse(std::uint16_t packet_id) {
 }
 
 void session::resume() {
-    if (conn == nullptr) {
+    if (sink == nullptr) {
         return;
     }
     // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP 1) and PUBREL packets, in the order
@@ -215,8 +215,8 @@ void session::resume() {
     for (const auto& [seq, id] : order) {
         auto& entry = inflight.at(id);
         if (entry.released) {
-            conn->send_pubrel(id);
-        } else if (!conn->send_publish(entry.out, id, true)) {
+            sink->send_pubrel(id);
+        } else if (!sink->send_publish(entry.out, id, true)) {
             inflight.erase(id);
         }
     }
@@ -241,7 +241,7 @@ bool session::hand_back(outbound_message& out, bool online_only) {
 }
 
 void session::go_offline() {
-    conn = nullptr;
+    sink = nullptr;
     handle->online.store(false, std::memory_order_relaxed);
     offline_since = owner->state.clock.now();
     // Shared-subscription messages not yet acknowledged go to another member of their group:

@@ -3,7 +3,7 @@
 
 #include "index/subscriber.hpp"
 #include "index/topic_index.hpp"
-#include "session/message.hpp"
+#include <tern/broker/message.hpp>
 
 #include <tern/protocol/packets.hpp>
 
@@ -20,7 +20,7 @@
 
 namespace tern::broker {
 
-class connection;
+class session_sink;
 struct worker;
 
 /// One message on its way to this session's client.
@@ -44,7 +44,8 @@ struct inflight_message {
 };
 
 /// Session state: subscriptions, messages in flight and queued, QoS 2 receive state, will.
-/// While a client is connected `conn` points at its connection on the same worker.
+/// While a client is connected `sink` points at its connection (a session_sink) on the same
+/// worker.
 ///
 /// Thread contract: owner worker only (the worker in handle->worker). Sessions move between
 /// workers as a whole (a unique_ptr posted from one worker to another), never shared.
@@ -56,7 +57,7 @@ public:
     session& operator=(const session&) = delete;
 
     const std::string& client_id() const noexcept { return handle->client_id; }
-    bool online() const noexcept { return conn != nullptr; }
+    bool online() const noexcept { return sink != nullptr; }
 
     /// Gives `m` to the session for delivery per `d`: sent at once when the client is
     /// connected and the inflight window allows, else queued (QoS 1/2, or QoS 0 while the
@@ -87,7 +88,7 @@ public:
     /// The worker holding the session; changes when the session moves.
     worker* owner;
     const subscriber_ptr handle;
-    connection* conn = nullptr;
+    session_sink* sink = nullptr;
 
     /// Filter as subscribed (with any $share prefix) → options.
     std::unordered_map<std::string, subscription> subscriptions;

@@ -2,6 +2,7 @@
 // filters ($ topics, empty levels, '#', '+'), and concurrent set/match (run under TSan).
 
 #include "index/retained_store.hpp"
+#include "recording_session_store.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -109,34 +110,39 @@ std::string random_name(std::mt19937& rng, bool wildcards) {
 
 TEST_CASE("retained: set, replace, clear [MQTT-3.3.1-10] [MQTT-3.3.1-11]", "[retained]") {
     retained_store s;
+    tern::test::recording_session_store log;
     CHECK(s.size() == 0);
-    s.set(make_message("a/b", "1"));
-    s.set(make_message("a", "2"));
+    s.set(make_message("a/b", "1"), log);
+    s.set(make_message("a", "2"), log);
     CHECK(s.size() == 2);
-    s.set(make_message("a/b", "3")); // replaces
+    s.set(make_message("a/b", "3"), log); // replaces
     CHECK(s.size() == 2);
     std::vector<message_ptr> out;
     s.match("a/b", out);
     REQUIRE(out.size() == 1);
     CHECK(out[0]->publish.payload == "3");
 
-    s.set(make_message("a/b", "")); // clears
+    s.set(make_message("a/b", ""), log); // clears
     CHECK(s.size() == 1);
     CHECK(match(s, "a/b").empty());
     CHECK(match(s, "#") == std::set<std::string>{"a"});
-    s.set(make_message("a/b", ""));   // clearing nothing: no-op
-    s.set(make_message("x/y/z", "")); // unknown path: no-op
+    s.set(make_message("a/b", ""), log);   // clearing nothing: no-op
+    s.set(make_message("x/y/z", ""), log); // unknown path: no-op
     CHECK(s.size() == 1);
-    s.set(make_message("a", ""));
+    s.set(make_message("a", ""), log);
     CHECK(s.size() == 0);
     CHECK(match(s, "#").empty());
+    // The store hears each change once, in order; clearing nothing reports nothing.
+    CHECK(log.take() == std::vector<std::string>{"retain a/b 1", "retain a 2", "retain a/b 3",
+                                                 "unretain a/b", "unretain a"});
 }
 
 TEST_CASE("retained: wildcard rules", "[retained]") {
     retained_store s;
+    tern::test::recording_session_store log;
     for (const char* t : {"a", "a/b", "a/b/c", "a/", "/", "/a", "a//b", "$SYS/x", "$SYS", "dev/1/t",
                           "dev/2/t", "dev/2/s"}) {
-        s.set(make_message(t, "p"));
+        s.set(make_message(t, "p"), log);
     }
     using set = std::set<std::string>;
     CHECK(match(s, "#") ==
@@ -159,11 +165,12 @@ TEST_CASE("retained: wildcard rules", "[retained]") {
 TEST_CASE("retained: random topics and filters match like the reference", "[retained]") {
     std::mt19937 rng(4242);
     retained_store s;
+    tern::test::recording_session_store log;
     std::map<std::string, std::string> expected; // topic → payload
     for (int i = 0; i < 800; ++i) {
         const std::string t = random_name(rng, false);
         const std::string payload = (i % 5 == 0) ? "" : std::to_string(i);
-        s.set(make_message(t, payload));
+        s.set(make_message(t, payload), log);
         if (payload.empty()) {
             expected.erase(t);
         } else {
@@ -189,7 +196,7 @@ TEST_CASE("retained: random topics and filters match like the reference", "[reta
         }
     }
     for (const auto& [t, p] : expected) {
-        s.set(make_message(t, ""));
+        s.set(make_message(t, ""), log);
     }
     CHECK(s.size() == 0);
     CHECK(match(s, "#").empty());
@@ -197,15 +204,16 @@ TEST_CASE("retained: random topics and filters match like the reference", "[reta
 
 TEST_CASE("retained: many topics under one level", "[retained]") {
     retained_store s;
+    tern::test::recording_session_store log;
     for (int i = 0; i < 5000; ++i) {
-        s.set(make_message("dev/" + std::to_string(i) + "/status", "on"));
+        s.set(make_message("dev/" + std::to_string(i) + "/status", "on"), log);
     }
     CHECK(s.size() == 5000);
     CHECK(match(s, "dev/+/status").size() == 5000);
     CHECK(match(s, "dev/4711/status") == std::set<std::string>{"dev/4711/status"});
     CHECK(match(s, "dev/4711/#") == std::set<std::string>{"dev/4711/status"});
     for (int i = 0; i < 5000; i += 2) {
-        s.set(make_message("dev/" + std::to_string(i) + "/status", ""));
+        s.set(make_message("dev/" + std::to_string(i) + "/status", ""), log);
     }
     CHECK(s.size() == 2500);
     CHECK(match(s, "#").size() == 2500);
@@ -213,20 +221,22 @@ TEST_CASE("retained: many topics under one level", "[retained]") {
 
 TEST_CASE("retained: deep topics do not exhaust the stack", "[retained]") {
     retained_store s;
+    tern::test::recording_session_store log;
     std::string deep;
     for (int i = 0; i < 30000; ++i) {
         deep += i == 0 ? "x" : "/x";
     }
-    s.set(make_message(deep, "p"));
+    s.set(make_message(deep, "p"), log);
     CHECK(match(s, "#").size() == 1);
     CHECK(match(s, deep).size() == 1);
 }
 
 TEST_CASE("retained: concurrent set and match", "[retained][concurrency]") {
     retained_store s;
+    tern::test::recording_session_store log;
     // Stable topics are never cleared: every match must find them.
     for (int i = 0; i < 20; ++i) {
-        s.set(make_message("stable/" + std::to_string(i), "s"));
+        s.set(make_message("stable/" + std::to_string(i), "s"), log);
     }
     constexpr int iterations = 20000;
     std::atomic<bool> failed{false};
@@ -238,7 +248,7 @@ TEST_CASE("retained: concurrent set and match", "[retained][concurrency]") {
             std::mt19937 rng(static_cast<unsigned>(w));
             for (int i = 0; i < iterations; ++i) {
                 const std::string t = "churn/" + std::to_string(rng() % 50) + "/x";
-                s.set(make_message(t, rng() % 2 == 0 ? "" : "v"));
+                s.set(make_message(t, rng() % 2 == 0 ? "" : "v"), log);
             }
         });
     }
@@ -270,7 +280,7 @@ TEST_CASE("retained: concurrent set and match", "[retained][concurrency]") {
     }
     CHECK_FALSE(failed);
     for (int i = 0; i < 50; ++i) {
-        s.set(make_message("churn/" + std::to_string(i) + "/x", ""));
+        s.set(make_message("churn/" + std::to_string(i) + "/x", ""), log);
     }
     CHECK(s.size() == 20);
 }

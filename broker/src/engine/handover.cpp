@@ -35,6 +35,11 @@ void receive_session(worker& w, std::unique_ptr<session> sp, const handover_requ
         // connection's DISCONNECT had not been processed yet when the new CONNECT arrived.
         const bool resumable = !req.clean_start && s.expiry_interval != 0;
         if (!resumable) {
+            if (s.expiry_interval != 0) {
+                // The store knew the old session: it must forget its subscriptions and
+                // messages before the new one (if persistent) is reported as opened.
+                w.state.store->session_removed(s.client_id());
+            }
             s.clear(); // [MQTT-3.1.2-4]: Clean Start discards the existing session
             s.pending_will.reset();
         }
@@ -61,8 +66,8 @@ void handle_handover(worker& w, const handover_request& req) {
         return;
     }
     session& s = *it->second;
-    if (s.conn != nullptr) {
-        s.conn->take_over(); // detaches the session
+    if (s.sink != nullptr) {
+        s.sink->take_over(); // detaches the session
         s.offline_since = w.state.clock.now();
     }
     // [MQTT-3.1.3-9]: a delayed will is not sent when a new connection resumes the session.

@@ -1,26 +1,30 @@
 #pragma once
-// The session-store interface: where session state goes so that it can outlive the process.
+/// The session-store seam: where the state that must outlive the process goes. The broker
+/// reports every change to it; a durable implementation (the `store/` module) records them so
+/// the next start can rebuild sessions and retained messages. Pass one in broker_services.
 
-#include "index/topic_index.hpp"
-#include "session/message.hpp"
+#include <tern/broker/message.hpp>
+#include <tern/broker/subscription.hpp>
+#include <tern/protocol/packets.hpp>
 
-#include <chrono>
 #include <cstdint>
-#include <memory>
-#include <string>
 #include <string_view>
 
 namespace tern::broker {
 
-/// Receives every change to persistent session state, in the order it happens for one
-/// session. Sessions themselves live in memory on their workers (that is the fast path and the
-/// source of truth while the process runs); a store records the changes so that a durable
-/// implementation (the persistence issue) can rebuild them at start-up, without the protocol
-/// logic knowing which store is plugged in. Only sessions that outlive their connection
-/// (expiry > 0) are reported.
+/// Receives every change to persistent state, in the order it happens for one session (and,
+/// for retained messages, for one topic). Sessions themselves live in memory on their workers
+/// (the fast path and the source of truth while the process runs); the store records changes
+/// without the protocol logic knowing which store is plugged in. Only sessions that outlive
+/// their connection (expiry > 0) are reported.
 ///
-/// Thread contract: implementations are thread-safe; calls for one client id come from one
-/// worker at a time, in order.
+/// Views passed in (client ids, filters, topics, messages) are valid for the call only; keep a
+/// message by copying its message_ptr's contents.
+///
+/// Thread contract: implementations are thread-safe. Calls for one client id come from one
+/// worker at a time, in order; calls for one retained topic may come from any worker, in the
+/// order the broker applied them. Calls are on the publish path: an implementation queues and
+/// returns, it does not wait for a disk.
 class session_store {
 public:
     virtual ~session_store() = default;
@@ -38,10 +42,14 @@ public:
                                protocol::qos qos) = 0;
     /// The message `seq` was acknowledged, expired or dropped.
     virtual void message_removed(std::string_view client_id, std::uint64_t seq) = 0;
+    /// `msg` is now the retained message of its topic (replacing any earlier one).
+    virtual void retained_set(const message& msg) = 0;
+    /// The topic's retained message was removed (an empty retained PUBLISH, or it expired).
+    virtual void retained_cleared(std::string_view topic) = 0;
 };
 
 /// The in-memory store: session state lives in the workers' memory only and ends with the
-/// process, so there is nothing to record.
+/// process (mosquitto's `persistence false`), so there is nothing to record.
 class memory_session_store final : public session_store {
 public:
     void session_opened(std::string_view, std::uint32_t) override {}
@@ -50,6 +58,8 @@ public:
     void subscription_removed(std::string_view, std::string_view) override {}
     void message_added(std::string_view, std::uint64_t, const message&, protocol::qos) override {}
     void message_removed(std::string_view, std::uint64_t) override {}
+    void retained_set(const message&) override {}
+    void retained_cleared(std::string_view) override {}
 };
 
 } // namespace tern::broker
