@@ -77,7 +77,10 @@ void report_fatal(const broker_config& config, const std::string& message) {
 
 int main(int argc, char** argv) {
     std::vector<std::string_view> args(argv + 1, argv + argc);
-    auto cl = parse_command_line(args);
+    // Modules that plug into the broker (bridge, admin, store) register their directives here
+    // and receive what the file said; none is built into this binary yet.
+    config_registry modules;
+    auto cl = parse_command_line(args, &modules);
     if (!cl.config) {
         // --help, --test-config, a usage error, or a bad configuration file ("FILE:LINE: ...").
         std::FILE* out = cl.exit_code == 0 ? stdout : stderr;

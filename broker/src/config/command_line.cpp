@@ -92,7 +92,8 @@ std::string usage() {
            "Command-line options override the configuration file.\n";
 }
 
-command_line parse_command_line(std::span<const std::string_view> args) {
+command_line parse_command_line(std::span<const std::string_view> args,
+                                const config_registry* modules) {
     command_line result;
     overrides o;
     std::optional<std::string> config_file;
@@ -182,7 +183,7 @@ command_line parse_command_line(std::span<const std::string_view> args) {
     }
     broker_config config;
     if (config_file) {
-        auto loaded = load_config_file(*config_file);
+        auto loaded = load_config_file(*config_file, modules);
         if (!loaded.config) {
             result.exit_code = 1;
             result.message = loaded.error ? loaded.error->to_string()

@@ -14,6 +14,8 @@
 #include <charconv>
 #include <filesystem>
 #include <limits>
+#include <span>
+#include <stdexcept>
 #include <system_error>
 
 namespace tern::broker {
@@ -270,8 +272,8 @@ std::string tls_policy_list() {
 
 class parser {
 public:
-    parser(include_policy includes, std::string main_file)
-        : includes_(includes), main_file_(std::move(main_file)) {}
+    parser(include_policy includes, std::string main_file, const config_registry* modules)
+        : includes_(includes), main_file_(std::move(main_file)), modules_(modules) {}
 
     /// Parses one file's text. Each file starts in the default-listener scope and a `listener`
     /// block ends with its file, as in mosquitto (whose current listener is per file).
@@ -375,6 +377,14 @@ public:
                         {origins_[j].first, origins_[j].second,
                          fmt::format("listener {}{}{} is already defined at {}", b.port,
                                      b.bind_address.empty() ? "" : " ", b.bind_address, a.origin)}};
+                }
+            }
+        }
+        if (modules_ != nullptr) {
+            for (const auto& check : modules_->finishers()) {
+                if (auto problem = check()) {
+                    throw parse_failure{
+                        {std::move(problem->file), problem->line, std::move(problem->message)}};
                 }
             }
         }
@@ -508,7 +518,8 @@ private:
         }
     }
 
-    void dispatch(const line& l) {
+    /// The broker's own directives.
+    static std::span<const directive> directives() {
         static constexpr std::array directives{
             directive{"allow_anonymous", &parser::on_allow_anonymous},
             directive{"bind_address", &parser::on_bind_address},
@@ -560,9 +571,31 @@ private:
             directive{"worker_threads", &parser::on_worker_threads},
             directive{"connect_timeout", &parser::on_connect_timeout},
         };
-        for (const auto& d : directives) {
+        return directives;
+    }
+
+public:
+    static bool knows(std::string_view name) noexcept {
+        const auto all = directives();
+        return std::any_of(all.begin(), all.end(),
+                           [&](const directive& d) { return d.name == name; });
+    }
+
+private:
+    void dispatch(const line& l) {
+        for (const auto& d : directives()) {
             if (d.name == l.name) {
                 (this->*d.handle)(l);
+                return;
+            }
+        }
+        if (modules_ != nullptr) {
+            if (const auto* module_handler = modules_->find(l.name)) {
+                try {
+                    (*module_handler)(config_line{l.file, l.number, l.name, l.rest, l.args});
+                } catch (const directive_error& e) {
+                    fail(l, e.what());
+                }
                 return;
             }
         }
@@ -995,6 +1028,7 @@ private:
 
     include_policy includes_;
     std::string main_file_; ///< the file given to load_config_file; empty for text
+    const config_registry* modules_;
     broker_config cfg_;
     /// Where each entry of cfg_.listeners started (kept apart from the printable origin).
     std::vector<std::pair<std::string, std::size_t>> origins_;
@@ -1009,10 +1043,10 @@ private:
 };
 
 config_result parse(std::string_view text, const std::string& name, const std::string& main_file,
-                    include_policy includes) {
+                    include_policy includes, const config_registry* modules) {
     config_result result;
     try {
-        parser p(includes, main_file);
+        parser p(includes, main_file, modules);
         p.parse_text(text, name, 0);
         result.config = p.finish(name);
     } catch (parse_failure& failure) {
@@ -1041,7 +1075,7 @@ std::string config_error::to_string() const {
     return fmt::format("{}:{}: {}", file, line, message);
 }
 
-config_result load_config_file(const std::string& path) {
+config_result load_config_file(const std::string& path, const config_registry* modules) {
     int err = 0;
     bool opened = false;
     const auto content = read_file(path, err, opened);
@@ -1052,7 +1086,7 @@ config_result load_config_file(const std::string& path) {
                                                 opened ? "read" : "open", os_reason(err))};
         return result;
     }
-    return parse(*content, path, path, include_policy::follow);
+    return parse(*content, path, path, include_policy::follow, modules);
 }
 
 config_result parse_config_text(std::string_view text, std::string_view name) {
@@ -1060,8 +1094,31 @@ config_result parse_config_text(std::string_view text, std::string_view name) {
 }
 
 config_result parse_config_text(std::string_view text, std::string_view name,
-                                include_policy includes) {
-    return parse(text, std::string(name), "", includes);
+                                include_policy includes, const config_registry* modules) {
+    return parse(text, std::string(name), "", includes, modules);
+}
+
+bool is_core_directive(std::string_view name) noexcept {
+    return parser::knows(name);
+}
+
+void config_registry::add(std::string name, directive_handler handler) {
+    if (name.empty() || is_core_directive(name)) {
+        throw std::logic_error(fmt::format("directive '{}' cannot be registered: {}", name,
+                                           name.empty() ? "empty" : "the broker's own"));
+    }
+    if (!handlers_.emplace(name, std::move(handler)).second) {
+        throw std::logic_error(fmt::format("directive '{}' is registered twice", name));
+    }
+}
+
+void config_registry::on_finish(config_finisher finisher) {
+    finishers_.push_back(std::move(finisher));
+}
+
+const directive_handler* config_registry::find(std::string_view name) const {
+    const auto it = handlers_.find(name);
+    return it == handlers_.end() ? nullptr : &it->second;
 }
 
 std::optional<share_strategy> parse_share_strategy(std::string_view name) {

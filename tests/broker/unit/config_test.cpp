@@ -7,6 +7,7 @@
 #include <tern/core/log.hpp>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1212,4 +1213,105 @@ TEST_CASE("listener options: bind_interface, proxy_protocol", "[config]") {
           "t.conf:2: proxy_protocol: expected true or false, got 'v2'");
     CHECK(parse_error("listener 1883\nbind_interface lo\nbind_interface eth0\n") ==
           "t.conf:3: bind_interface: duplicate value for this listener");
+}
+
+namespace {
+
+/// A module's configuration as a plug-in would keep it: `connection NAME` opens a block, the
+/// `address HOST:PORT` lines after it belong to the last block (mosquitto's bridge layout).
+struct bridge_like_config {
+    struct connection {
+        std::string name;
+        std::vector<std::string> addresses;
+        std::string origin;
+    };
+    std::vector<connection> connections;
+
+    void register_with(config_registry& registry) {
+        registry.add("connection", [this](const config_line& l) {
+            if (l.args.size() != 1) {
+                throw directive_error("connection: expected one name");
+            }
+            connections.push_back(
+                {std::string(l.args[0]), {}, fmt::format("{}:{}", l.file, l.number)});
+        });
+        registry.add("address", [this](const config_line& l) {
+            if (connections.empty()) {
+                throw directive_error("address: must follow a connection");
+            }
+            for (const auto a : l.args) {
+                connections.back().addresses.emplace_back(a);
+            }
+        });
+        registry.on_finish([this]() -> std::optional<config_problem> {
+            for (const auto& c : connections) {
+                if (c.addresses.empty()) {
+                    const auto colon = c.origin.rfind(':');
+                    return config_problem{c.origin.substr(0, colon),
+                                          std::stoul(c.origin.substr(colon + 1)),
+                                          fmt::format("connection {} has no address", c.name)};
+                }
+            }
+            return std::nullopt;
+        });
+    }
+};
+
+config_result parse_with(std::string_view text, const config_registry& registry) {
+    return parse_config_text(text, "t.conf", include_policy::follow, &registry);
+}
+
+} // namespace
+
+TEST_CASE("config registry: a module's directives reach the module, with the core's "
+          "directives still parsed by the core",
+          "[config][registry]") {
+    config_registry registry;
+    bridge_like_config bridge;
+    bridge.register_with(registry);
+    const auto r = parse_with("listener 1884\n"
+                              "connection aws\n"
+                              "address a.example:8883 b.example:8883\n"
+                              "max_inflight_messages 5\n"
+                              "connection legacy\n"
+                              "address 10.0.0.1:1883\n",
+                              registry);
+    REQUIRE(r.config);
+    CHECK(r.config->max_inflight_messages == 5);
+    REQUIRE(bridge.connections.size() == 2);
+    CHECK(bridge.connections[0].name == "aws");
+    CHECK(bridge.connections[0].addresses ==
+          std::vector<std::string>{"a.example:8883", "b.example:8883"});
+    CHECK(bridge.connections[1].addresses == std::vector<std::string>{"10.0.0.1:1883"});
+}
+
+TEST_CASE("config registry: a module's errors name the file and line", "[config][registry]") {
+    config_registry registry;
+    bridge_like_config bridge;
+    bridge.register_with(registry);
+    auto r = parse_with("listener 1884\naddress x:1\n", registry);
+    REQUIRE(r.error);
+    CHECK(r.error->to_string() == "t.conf:2: address: must follow a connection");
+    // A finisher's problem: the block that lacks what it needs.
+    bridge.connections.clear();
+    r = parse_with("\n\nconnection lonely\n", registry);
+    REQUIRE(r.error);
+    CHECK(r.error->to_string() == "t.conf:3: connection lonely has no address");
+}
+
+TEST_CASE("config registry: without the module, its directives keep their hint; core names "
+          "cannot be taken",
+          "[config][registry]") {
+    CHECK(parse_error("connection aws\n") ==
+          "t.conf:1: 'connection' is not supported by this version of tern (bridges are not "
+          "implemented yet)");
+    config_registry registry;
+    CHECK_THROWS_AS(registry.add("listener", [](const config_line&) {}), std::logic_error);
+    CHECK_THROWS_AS(registry.add("include_dir", [](const config_line&) {}), std::logic_error);
+    CHECK_THROWS_AS(registry.add("", [](const config_line&) {}), std::logic_error);
+    registry.add("admin_listener", [](const config_line&) {});
+    CHECK_THROWS_AS(registry.add("admin_listener", [](const config_line&) {}), std::logic_error);
+    CHECK(is_core_directive("max_queued_messages"));
+    CHECK_FALSE(is_core_directive("connection"));
+    CHECK(parse_error("admin_listener 8080\n") == "t.conf:1: unknown directive 'admin_listener'");
 }

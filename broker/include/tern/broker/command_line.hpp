@@ -40,8 +40,10 @@ struct command_line {
 /// without `-c` give exit_code 2 and a message naming the offending argument; a file that
 /// cannot be read or parsed gives exit_code 1 and the error as `FILE:LINE: message`; --help
 /// gives exit_code 0 and the usage text. `--test-config` never yields a config: exit_code 0
-/// with "FILE: configuration OK", or the error with exit_code 1.
-command_line parse_command_line(std::span<const std::string_view> args);
+/// with "FILE: configuration OK", or the error with exit_code 1. `modules`: the directives of
+/// plug-in modules the file may use (config_registry.hpp); null for none.
+command_line parse_command_line(std::span<const std::string_view> args,
+                                const config_registry* modules = nullptr);
 
 /// The usage text printed by --help.
 std::string usage();

@@ -5,6 +5,7 @@
 ///
 /// Thread contract: a plain value; parse functions are pure apart from reading the named files.
 
+#include <tern/broker/config_registry.hpp>
 #include <tern/core/logging_config.hpp>
 
 #include <chrono>
@@ -185,7 +186,8 @@ struct config_result {
 /// ignored. Errors inside a file read through `include_dir` name that file and its line. A file
 /// that cannot be read gives an error with line 0 and the OS reason. docs/configuration.md
 /// lists every directive and message.
-config_result load_config_file(const std::string& path);
+/// `modules`: directives of plug-in modules (see config_registry.hpp); null for none.
+config_result load_config_file(const std::string& path, const config_registry* modules = nullptr);
 
 /// Parses configuration text as if read from a file named `name` (used by tests and fuzzers).
 /// `include_dir` reads the directory it names.
@@ -198,7 +200,7 @@ enum class include_policy : std::uint8_t {
 };
 /// As above, with `include_dir` handled per `includes` (the fuzzer passes `ignore`).
 config_result parse_config_text(std::string_view text, std::string_view name,
-                                include_policy includes);
+                                include_policy includes, const config_registry* modules = nullptr);
 
 /// "round_robin" etc.; nullopt for an unknown name.
 std::optional<share_strategy> parse_share_strategy(std::string_view name);
