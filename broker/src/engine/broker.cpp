@@ -218,6 +218,26 @@ std::uint32_t effective_max_packet_size(const broker_config& c) {
 
 } // namespace
 
+broker_stats collect_stats(const shared_state& state) {
+    broker_stats s;
+    for (const auto& w : state.workers) {
+        const auto& c = w->counters;
+        s.packets_received += c.packets_received.load(std::memory_order_relaxed);
+        s.packets_sent += c.packets_sent.load(std::memory_order_relaxed);
+        s.messages_received += c.messages_received.load(std::memory_order_relaxed);
+        s.messages_sent += c.messages_sent.load(std::memory_order_relaxed);
+        s.bytes_received += c.bytes_received.load(std::memory_order_relaxed);
+        s.bytes_sent += c.bytes_sent.load(std::memory_order_relaxed);
+        s.messages_dropped += c.publish_dropped.load(std::memory_order_relaxed);
+    }
+    s.uptime = std::chrono::duration_cast<std::chrono::seconds>(state.clock.now() - state.started);
+    s.clients_connected = state.connection_count.load();
+    s.sessions = state.directory.size();
+    s.subscriptions = state.subscriptions.subscription_count();
+    s.retained_messages = state.retained.size();
+    return s;
+}
+
 shared_state::shared_state(broker_config c, broker_services services)
     : config(std::move(c)), clock(*services.clock),
       subscriptions(config.shared_subscription_strategy),
@@ -509,40 +529,26 @@ struct broker::impl {
     }
 
     void publish_sys(worker& w) {
-        std::uint64_t received = 0, sent = 0, bytes_in = 0, bytes_out = 0, dropped = 0;
-        std::uint64_t packets_in = 0, packets_out = 0;
-        for (const auto& x : state.workers) {
-            packets_in += x->counters.packets_received.load(std::memory_order_relaxed);
-            packets_out += x->counters.packets_sent.load(std::memory_order_relaxed);
-            received += x->counters.messages_received.load(std::memory_order_relaxed);
-            sent += x->counters.messages_sent.load(std::memory_order_relaxed);
-            bytes_in += x->counters.bytes_received.load(std::memory_order_relaxed);
-            bytes_out += x->counters.bytes_sent.load(std::memory_order_relaxed);
-            dropped += x->counters.publish_dropped.load(std::memory_order_relaxed);
-        }
-        const auto uptime =
-            std::chrono::duration_cast<std::chrono::seconds>(state.clock.now() - state.started)
-                .count();
-        const auto connected = state.connection_count.load();
-        const auto total = state.directory.size();
+        const broker_stats s = collect_stats(state);
+        const auto connected = s.clients_connected;
+        const auto total = s.sessions;
         const std::pair<std::string_view, std::string> values[] = {
             {"$SYS/broker/version", fmt::format("tern version {}", TERN_VERSION_STRING)},
-            {"$SYS/broker/uptime", fmt::format("{} seconds", uptime)},
+            {"$SYS/broker/uptime", fmt::format("{} seconds", s.uptime.count())},
             {"$SYS/broker/clients/connected", fmt::format("{}", connected)},
             {"$SYS/broker/clients/active", fmt::format("{}", connected)},
             {"$SYS/broker/clients/total", fmt::format("{}", total)},
             {"$SYS/broker/clients/disconnected",
              fmt::format("{}", total > connected ? total - connected : 0)},
-            {"$SYS/broker/messages/received", fmt::format("{}", packets_in)},
-            {"$SYS/broker/messages/sent", fmt::format("{}", packets_out)},
-            {"$SYS/broker/publish/messages/received", fmt::format("{}", received)},
-            {"$SYS/broker/publish/messages/sent", fmt::format("{}", sent)},
-            {"$SYS/broker/publish/messages/dropped", fmt::format("{}", dropped)},
-            {"$SYS/broker/bytes/received", fmt::format("{}", bytes_in)},
-            {"$SYS/broker/bytes/sent", fmt::format("{}", bytes_out)},
-            {"$SYS/broker/subscriptions/count",
-             fmt::format("{}", state.subscriptions.subscription_count())},
-            {"$SYS/broker/retained messages/count", fmt::format("{}", state.retained.size())},
+            {"$SYS/broker/messages/received", fmt::format("{}", s.packets_received)},
+            {"$SYS/broker/messages/sent", fmt::format("{}", s.packets_sent)},
+            {"$SYS/broker/publish/messages/received", fmt::format("{}", s.messages_received)},
+            {"$SYS/broker/publish/messages/sent", fmt::format("{}", s.messages_sent)},
+            {"$SYS/broker/publish/messages/dropped", fmt::format("{}", s.messages_dropped)},
+            {"$SYS/broker/bytes/received", fmt::format("{}", s.bytes_received)},
+            {"$SYS/broker/bytes/sent", fmt::format("{}", s.bytes_sent)},
+            {"$SYS/broker/subscriptions/count", fmt::format("{}", s.subscriptions)},
+            {"$SYS/broker/retained messages/count", fmt::format("{}", s.retained_messages)},
         };
         for (const auto& [topic, value] : values) {
             publish_internal(w,
@@ -653,6 +659,10 @@ broker::~broker() = default;
 
 std::uint16_t broker::port() const noexcept {
     return impl_->port.load();
+}
+
+broker_stats broker::stats() const {
+    return collect_stats(impl_->state);
 }
 
 int broker::run() {

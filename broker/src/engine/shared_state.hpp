@@ -10,6 +10,7 @@
 #include <tern/auth/anonymous_policy.hpp>
 #include <tern/broker/config.hpp>
 #include <tern/broker/services.hpp>
+#include <tern/broker/stats.hpp>
 #include <tern/core/clock.hpp>
 #include <tern/protocol/packets.hpp>
 
@@ -180,6 +181,9 @@ struct shared_state {
     /// Effective limits derived from the configuration.
     std::uint32_t max_packet_size = 0;
 };
+
+/// Sums every worker's counters and reads the shared gauges. Thread-safe.
+broker_stats collect_stats(const shared_state& state);
 
 /// Sentinel for subscriber_handle::worker of a session that no longer exists.
 inline constexpr std::uint32_t no_worker = 0xFFFFFFFFU;

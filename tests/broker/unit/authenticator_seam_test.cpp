@@ -151,6 +151,14 @@ TEST_CASE("authenticator seam: PUBLISH and SUBSCRIBE are authorized per topic; a
     CHECK(std::get<mqtt::publish>(m->packet).topic == "open/door");
     CHECK_FALSE(sub.next(300ms));
 
+    // The stats seam counts both PUBLISH packets in, one message out, the one subscription.
+    const auto stats = broker.stats();
+    CHECK(stats.messages_received == 2);
+    CHECK(stats.messages_sent == 1);
+    CHECK(stats.clients_connected == 2);
+    CHECK(stats.subscriptions == 1);
+    CHECK(stats.packets_received >= 5); // 2 CONNECT, SUBSCRIBE, 2 PUBLISH (+ PUBACK maybe)
+
     std::lock_guard lock(authn.mutex_);
     const auto& asked = authn.asked;
     CHECK(std::count(asked.begin(), asked.end(), "subscribe sub private/x") == 1);

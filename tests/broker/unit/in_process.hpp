@@ -47,6 +47,7 @@ public:
         thread_.join();
     }
     int port() const { return broker_->port(); }
+    tern::broker::broker_stats stats() const { return broker_->stats(); }
 
 private:
     std::optional<tern::broker::broker> broker_;

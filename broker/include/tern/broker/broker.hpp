@@ -2,11 +2,12 @@
 /// The Tern broker: listeners, N worker threads, MQTT 3.1/3.1.1/5 sessions, shared
 /// subscriptions. See broker/README.md and docs/architecture.md.
 ///
-/// Thread contract: construct, run() and destroy on one thread; stop() and port() are
+/// Thread contract: construct, run() and destroy on one thread; stop(), port() and stats() are
 /// thread-safe.
 
 #include <tern/broker/config.hpp>
 #include <tern/broker/services.hpp>
+#include <tern/broker/stats.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -30,6 +31,10 @@ public:
 
     /// The first listener's bound TCP port (the ephemeral one when it asked for 0). Thread-safe.
     std::uint16_t port() const noexcept;
+
+    /// The counters $SYS publishes, as numbers (stats.hpp). Thread-safe; valid from
+    /// construction until destruction.
+    broker_stats stats() const;
 
     /// Serves clients until stop() (or SIGINT/SIGTERM when handle_signals). Shutdown closes the
     /// listener, sends DISCONNECT 0x8B Server shutting down to MQTT 5 clients, closes every
