@@ -184,14 +184,16 @@ def metrics(run):
         hwm = max([s["hwm"] for s in samples] + ([end["hwm"]] if end else []))
         m["broker_peak_rss_mib"] = hwm / 1024.0
         m["broker_threads"] = float(max(s["threads"] for s in samples))
-        # Connections held: the fd plateau above the baseline. RSS is read at the plateau
-        # (its largest value there: sessions are built after the CONNECT that follows accept).
+        # Connections held: the fd plateau above the baseline. RSS is read at the plateau's
+        # last sample: by then every session is built (they follow the CONNECT after accept)
+        # and the connections are idle, so this is what an idle connection costs. A burst's
+        # transient heap (TLS handshakes) shows in the peak RSS column instead.
         max_fds = max(s["fds"] for s in samples)
         held = max_fds - base["fds"]
         m["held_connections"] = float(held)
         if held >= 1000:
             plateau = [s for s in samples if s["fds"] - base["fds"] >= 0.98 * held]
-            rss_held = max(s["rss"] for s in plateau)
+            rss_held = plateau[-1]["rss"]
             m["kib_per_conn"] = (rss_held - base["rss"]) / held
             m["rss_held_mib"] = rss_held / 1024.0
         m["broker_rss_base_mib"] = base["rss"] / 1024.0

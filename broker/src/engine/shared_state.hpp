@@ -53,6 +53,8 @@ struct worker_counters {
     std::atomic<std::uint64_t> bytes_sent{0};
     std::atomic<std::uint64_t> publish_dropped{0};
     std::atomic<std::uint64_t> connections{0};
+    /// CONNECTs accepted (past authentication): for TLS, handshakes completed.
+    std::atomic<std::uint64_t> connects{0};
 
     void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

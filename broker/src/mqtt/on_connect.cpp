@@ -27,6 +27,7 @@ void connection::on_connect(const mqtt::connect& c,
     }
     connect_received_ = true;
     state_.connection_count.fetch_add(1);
+    owner_.counters.add(owner_.counters.connects, 1);
     listener_connections_.fetch_add(1);
     counted_ = true;
     decoder_.options().version = c.version;
