@@ -185,10 +185,17 @@ std::string configure_common(SSL_CTX* ctx, const tls_server_options& o) {
     // Session resumption with client certificates needs a context id.
     static const unsigned char sid[] = "tern";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
-    // Resumption by stateless tickets only: OpenSSL's server-side session cache would keep an
-    // SSL_SESSION (with the client's certificate) for up to 20,480 recent handshakes, a few KiB
-    // each, on top of the live connections.
+    // Resumption by stateless tickets only (mosquitto 2.0 resumes too): OpenSSL's server-side
+    // session cache would keep an SSL_SESSION (with the client's certificate) for up to 20,480
+    // recent handshakes, a few KiB each, on top of the live connections. Tickets are sealed
+    // with keys of this context, so a SIGHUP reload (new CAs, a new CRL) also ends resumption
+    // of sessions verified before it.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    // One TLS 1.3 ticket per handshake, not OpenSSL's default two: a device resumes with one,
+    // and each ticket costs both ends CPU on every full handshake (sealed here, parsed into a
+    // session by the client) — a 4000-connection storm: 0.36 -> 0.29 ms of broker CPU per
+    // handshake with none; docs/performance.md.
+    SSL_CTX_set_num_tickets(ctx, 1);
 
     int min_version = min_version_of(o.tls_version);
     int max_version = 0;

@@ -618,6 +618,24 @@ TEST_CASE("ALPN mqtt and x-amzn-mqtt-ca are negotiated, no ALPN is served too",
     check_tls_round_trip(port, "alpn");
 }
 
+TEST_CASE("a client may resume its TLS session with the ticket it was given, as with "
+          "mosquitto",
+          "[broker][tls]") {
+    // Devices that reconnect resume instead of making a full handshake. TLS 1.2 is asked for
+    // because its ticket is part of the handshake, so s_client has it before it closes.
+    broker_process broker(with_listeners({tls_listener()}));
+    const readable_dir dir;
+    const std::string session = dir.copy(pki().ca_a, "tls.session"); // replaced by -sess_out
+    const auto first = s_client(broker.port(1), {"-tls1_2", "-sess_out", session});
+    INFO(first.output);
+    REQUIRE(first.exit_code == 0);
+    CHECK(contains(first.output, "TLS session ticket:"));
+    const auto second = s_client(broker.port(1), {"-tls1_2", "-sess_in", session});
+    INFO(second.output);
+    CHECK(second.exit_code == 0);
+    CHECK(contains(second.output, "Reused, TLSv1.2"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reload
 
