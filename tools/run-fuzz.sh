@@ -23,7 +23,7 @@ fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-targets=(${TERN_FUZZ_TARGETS:-fuzz_decode fuzz_roundtrip fuzz_topic fuzz_config fuzz_websocket fuzz_proxy})
+targets=(${TERN_FUZZ_TARGETS:-fuzz_decode fuzz_roundtrip fuzz_topic fuzz_config fuzz_websocket fuzz_proxy fuzz_password fuzz_acl})
 jobs="${TERN_FUZZ_JOBS:-$(nproc)}"
 
 # ---- build -------------------------------------------------------------------------------------
@@ -105,9 +105,9 @@ for t in "${targets[@]}"; do
     if [ -d "$seeds" ]; then
         cp -n "$seeds"/* "$work"/ 2>/dev/null || true
     fi
-    if [ "$t" != fuzz_topic ] && [ "$t" != fuzz_websocket ] && [ "$t" != fuzz_proxy ]; then
-        seed_from_vectors "$work"
-    fi
+    case "$t" in
+    fuzz_decode | fuzz_roundtrip | fuzz_config) seed_from_vectors "$work" ;; # the packet ones
+    esac
 
     set +e
     "$exe" "$work" \

@@ -145,7 +145,7 @@ struct unsupported_directive {
 };
 
 constexpr std::string_view auth_hint =
-    " (authentication and access control are not implemented yet)";
+    " (authentication plugins are not supported: use password_file and acl_file)";
 constexpr std::string_view bridge_hint = " (bridges are not implemented yet)";
 constexpr std::string_view persist_hint = " (there is no persistence yet)";
 constexpr std::string_view tls_hint =
@@ -153,8 +153,6 @@ constexpr std::string_view tls_hint =
 
 constexpr std::array unsupported_directives{
     // Authentication, access control, plugins.
-    unsupported_directive{"acl_file", auth_hint},
-    unsupported_directive{"password_file", auth_hint},
     unsupported_directive{"auth_plugin", auth_hint},
     unsupported_directive{"auth_plugin_deny_special_chars", auth_hint},
     unsupported_directive{"plugin", auth_hint},
@@ -522,6 +520,8 @@ private:
     static std::span<const directive> directives() {
         static constexpr std::array directives{
             directive{"allow_anonymous", &parser::on_allow_anonymous},
+            directive{"acl_file", &parser::on_acl_file},
+            directive{"password_file", &parser::on_password_file},
             directive{"bind_address", &parser::on_bind_address},
             directive{"bind_interface", &parser::on_bind_interface},
             directive{"cafile", &parser::on_cafile},
@@ -773,6 +773,18 @@ private:
         cfg_.allow_anonymous = boolean(l);
         allow_anonymous_set_ = true;
     }
+    /// password_file / acl_file: broker-wide, or the listener's under per_listener_settings
+    /// (mosquitto's rule, the same as allow_anonymous).
+    void on_password_file(const line& l) {
+        auto& field = cfg_.per_listener_settings ? target(l).password_file : cfg_.password_file;
+        set_once(l, field, text(l, "a file name"), "");
+        access_files_set_ = true;
+    }
+    void on_acl_file(const line& l) {
+        auto& field = cfg_.per_listener_settings ? target(l).acl_file : cfg_.acl_file;
+        set_once(l, field, text(l, "a file name"), "");
+        access_files_set_ = true;
+    }
     void on_max_inflight_messages(const line& l) {
         cfg_.max_inflight_messages = integer_as<std::uint16_t>(l, 0, 65535);
     }
@@ -844,10 +856,10 @@ private:
         const bool value = boolean(l);
         // It changes what the settings after it mean, so it must come before them (mosquitto
         // documents it at the top of the file).
-        if (value != cfg_.per_listener_settings &&
-            (allow_anonymous_set_ || !cfg_.listeners.empty() || default_origin_)) {
-            fail(l, "per_listener_settings must come before any listener and any "
-                    "allow_anonymous");
+        if (value != cfg_.per_listener_settings && (allow_anonymous_set_ || access_files_set_ ||
+                                                    !cfg_.listeners.empty() || default_origin_)) {
+            fail(l, "per_listener_settings must come before any listener, allow_anonymous, "
+                    "password_file and acl_file");
         }
         cfg_.per_listener_settings = value;
     }
@@ -1038,6 +1050,7 @@ private:
     std::optional<std::pair<std::string, std::size_t>> default_origin_;
     bool default_explicit_ = false; ///< `port` or `bind_address` given
     bool allow_anonymous_set_ = false;
+    bool access_files_set_ = false; ///< password_file or acl_file seen
     bool log_dest_set_ = false;
     bool log_type_set_ = false;
 };

@@ -36,6 +36,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <random>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -267,16 +268,34 @@ shared_state::shared_state(broker_config c, broker_services services)
         subscriptions.set_group_strategy(group, strategy);
     }
     if (services.authenticator != nullptr) {
-        authenticator = services.authenticator;
-    } else {
-        std::vector<std::optional<bool>> per_listener;
-        per_listener.reserve(config.listeners.size());
-        for (const auto& l : config.listeners) {
-            per_listener.push_back(l.allow_anonymous);
-        }
+        // Not owned: the caller keeps it alive (services.hpp).
         authenticator =
-            &default_authenticator.emplace(config.allow_anonymous, std::move(per_listener));
+            std::shared_ptr<const auth::authenticator>(services.authenticator, [](const auto*) {});
+    } else {
+        authenticator = load_authenticator(config);
+        authenticator_from_config = true;
     }
+}
+
+std::vector<auth::access_settings> access_settings_of(const broker_config& config) {
+    std::vector<auth::access_settings> out;
+    out.reserve(config.listeners.size());
+    for (const auto& l : config.listeners) {
+        auth::access_settings s;
+        s.allow_anonymous = l.allow_anonymous.value_or(config.allow_anonymous);
+        s.password_file = config.per_listener_settings ? l.password_file : config.password_file;
+        s.acl_file = config.per_listener_settings ? l.acl_file : config.acl_file;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::shared_ptr<const auth::authenticator> load_authenticator(const broker_config& config) {
+    auto loaded = auth::file_authenticator::load(access_settings_of(config));
+    if (!loaded.authenticator) {
+        throw std::runtime_error(loaded.error);
+    }
+    return loaded.authenticator;
 }
 
 session_directory::claim_result session_directory::claim(const std::string& client_id,
@@ -328,6 +347,7 @@ struct broker::impl {
         state.client_id_salt = std::random_device{}();
         for (std::size_t i = 0; i < threads; ++i) {
             state.workers.push_back(std::make_unique<worker>(state, static_cast<std::uint32_t>(i)));
+            state.workers.back()->set_authenticator(state.authenticator);
         }
         for (auto& w : state.workers) {
             w->outbox.resize(state.workers.size());
@@ -411,14 +431,52 @@ struct broker::impl {
         }
     }
 
+    /// SIGHUP: the password and ACL files are read again into a new snapshot, posted to every
+    /// worker; connected clients meet the new rules at their next PUBLISH, SUBSCRIBE or
+    /// delivery. Files that no longer load keep the previous rules (and say why).
+    void reload_access() {
+        if (!state.authenticator_from_config) {
+            return;
+        }
+        std::shared_ptr<const auth::authenticator> next;
+        try {
+            next = load_authenticator(state.config);
+        } catch (const std::exception& e) {
+            log(log_level::error, "access files: reload failed, keeping the previous rules: {}",
+                e.what());
+            return;
+        }
+        state.authenticator = next;
+        for (auto& w : state.workers) {
+            asio::post(w->ctx, [wp = w.get(), next] {
+                wp->set_authenticator(next);
+                std::vector<std::shared_ptr<connection>> all;
+                all.reserve(wp->connections.size());
+                for (const auto& [key, c] : wp->connections) {
+                    all.push_back(c); // a disconnect removes from the map
+                }
+                for (const auto& c : all) {
+                    c->recheck_credentials();
+                }
+                flush_writes(*wp);
+            });
+        }
+        const auto& c = state.config;
+        if (!c.password_file.empty() || !c.acl_file.empty() || c.per_listener_settings) {
+            log(log_level::info, "access files reloaded");
+        }
+    }
+
     void wait_for_signal() {
         signals.async_wait([this](const boost::system::error_code& ec, int signo) {
             if (ec) {
                 return;
             }
             if (signo == SIGHUP) {
-                log(log_level::info, "SIGHUP received: reloading TLS certificates");
+                log(log_level::info, "SIGHUP received: reloading TLS certificates and access "
+                                     "files");
                 reload_tls();
+                reload_access();
                 wait_for_signal();
                 return;
             }

@@ -7,7 +7,7 @@
 #include <tern/broker/message.hpp>
 #include <tern/broker/session_store.hpp>
 
-#include <tern/auth/anonymous_policy.hpp>
+#include <tern/auth/file_authenticator.hpp>
 #include <tern/broker/config.hpp>
 #include <tern/broker/services.hpp>
 #include <tern/broker/stats.hpp>
@@ -82,6 +82,15 @@ struct worker {
     boost::asio::io_context ctx{1};
     /// Live connections; a connection removes itself when it closes.
     std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections;
+    /// This worker's snapshot of the access rules (STYLE.md §4: a reload posts the new one to
+    /// every worker, which swaps it in between packets).
+    std::shared_ptr<const auth::authenticator> authenticator;
+    /// authenticator->checks_delivery(), so the delivery path need not ask per message.
+    bool check_delivery = false;
+    void set_authenticator(std::shared_ptr<const auth::authenticator> a) {
+        check_delivery = a->checks_delivery();
+        authenticator = std::move(a);
+    }
     /// Sessions held here, by subscriber key.
     std::unordered_map<std::uint64_t, std::unique_ptr<session>> sessions;
     /// Connections waiting (after CONNECT) for their session to arrive from another worker.
@@ -170,11 +179,12 @@ struct shared_state {
     memory_session_store memory_store;
     /// Where persistent changes are reported (broker_services::store or memory_store).
     session_store* store;
-    /// The anonymous policy built from the configuration when broker_services gave no
-    /// authenticator.
-    std::optional<auth::anonymous_policy> default_authenticator;
-    /// Who may connect, publish and subscribe (broker_services::authenticator or the default).
-    const auth::authenticator* authenticator;
+    /// Who may connect, publish and subscribe: broker_services::authenticator (not owned), or
+    /// the configuration's files (auth::file_authenticator). Workers hold their own copy of
+    /// the pointer; this one is the latest, replaced by a reload on main_ctx.
+    std::shared_ptr<const auth::authenticator> authenticator;
+    /// True when the configuration's files are the rules (SIGHUP reloads them).
+    bool authenticator_from_config = false;
     std::atomic<std::uint64_t> next_key{1};
     std::atomic<std::size_t> connection_count{0};
     /// Random per broker run, so assigned client identifiers differ between runs.
@@ -186,6 +196,13 @@ struct shared_state {
 
 /// Sums every worker's counters and reads the shared gauges. Thread-safe.
 broker_stats collect_stats(const shared_state& state);
+
+/// The access settings of every listener of `config` (per_listener_settings applied).
+std::vector<auth::access_settings> access_settings_of(const broker_config& config);
+
+/// Loads the files of `config` into a new authenticator. Throws std::runtime_error naming the
+/// file and line of the first one that does not load.
+std::shared_ptr<const auth::authenticator> load_authenticator(const broker_config& config);
 
 /// Sentinel for subscriber_handle::worker of a session that no longer exists.
 inline constexpr std::uint32_t no_worker = 0xFFFFFFFFU;

@@ -92,6 +92,10 @@ public:
     /// The broker is stopping (phase 2): v5 gets DISCONNECT 0x8B Server shutting down.
     void shut_down();
 
+    /// The access rules were reloaded: a client whose credentials no longer pass (a password
+    /// changed or removed) is disconnected with Not authorized, as mosquitto does on SIGHUP.
+    void recheck_credentials();
+
     // session_sink: used by the session to send.
     /// Room for a QoS 0 message (the write backlog is under the high watermark).
     bool accepts_qos0() const noexcept override;
@@ -235,6 +239,8 @@ private:
     /// identity when the listener says so (use_identity_as_username /
     /// use_subject_as_username). Kept so every authorize() sees what authenticate() accepted.
     auth::client_identity identity_;
+    /// The CONNECT Password, kept so a reload can check the client again.
+    std::optional<std::string> password_;
 
     bool assigned_id_ = false;
     std::uint16_t keep_alive_ = 0;

@@ -86,9 +86,15 @@ bool connection::authenticate(const mqtt::connect& c) {
         identity_.username = std::move(identity);
         identity_.username_verified = true;
     }
-    const auto verdict = state_.authenticator->authenticate(identity_, c.password);
+    if (c.password) {
+        password_ = std::string(*c.password);
+    }
+    const auto verdict = owner_.authenticator->authenticate(identity_, c.password);
     if (!verdict.allowed()) {
-        refuse_connect(verdict.reason, verdict.why);
+        refuse_connect(verdict.reason,
+                       fmt::format("{} (client '{}', user '{}', listener {})", verdict.why,
+                                   c.client_id, identity_.username.value_or("-"),
+                                   listener_.origin));
         return false;
     }
     return true;
@@ -135,13 +141,6 @@ bool connection::check_will(const mqtt::connect& c) {
                        "retained will while retain_available is false");
         return false;
     }
-    if (c.will &&
-        !state_.authenticator->authorize(identity_, auth::access::publish, c.will->topic)) {
-        // mosquitto checks the will against the ACL at CONNECT and refuses the client.
-        refuse_connect(mqtt::reason_code::not_authorized,
-                       fmt::format("will topic '{}' not authorized", c.will->topic));
-        return false;
-    }
     return true;
 }
 
@@ -165,6 +164,12 @@ void connection::take_client_limits(const mqtt::connect& c) {
 void connection::keep_will(const mqtt::connect& c,
                            const std::shared_ptr<const std::uint8_t[]>& storage) {
     if (!c.will) {
+        return;
+    }
+    if (!owner_.authenticator->authorize(identity_, auth::access::publish, c.will->topic)) {
+        // mosquitto 2.0 accepts the CONNECT and drops the will: a client cannot plant a will
+        // on a topic it may not publish to.
+        log(log_level::info, "{}: will on '{}' dropped (not authorized)", peer_, c.will->topic);
         return;
     }
     auto w = std::make_shared<message>();
@@ -259,6 +264,20 @@ void connection::attach(session& s, bool session_present) {
             session_present ? ", session resumed" : "", via);
     }
     s.resume();
+}
+
+void connection::recheck_credentials() {
+    if (!connected_ || closing_) {
+        return;
+    }
+    const auto verdict = owner_.authenticator->authenticate(identity_, password_);
+    if (!verdict.allowed()) {
+        log(log_level::info,
+            "{}: client '{}' disconnected: {} after the access files were "
+            "reloaded",
+            peer_, client_id_, verdict.why);
+        disconnect_with(mqtt::reason_code::not_authorized, verdict.why);
+    }
 }
 
 } // namespace tern::broker

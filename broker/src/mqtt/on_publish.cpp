@@ -19,7 +19,7 @@ void connection::on_publish(mqtt::publish& p,
     std::string_view reason_text;
     const auto limit = state_.config.message_size_limit;
     const std::string_view topic = aliased_topic.empty() ? p.topic : aliased_topic;
-    if (!state_.authenticator->authorize(identity_, auth::access::publish, topic)) {
+    if (!owner_.authenticator->authorize(identity_, auth::access::publish, topic)) {
         // mosquitto: the message is dropped and the flow completes; MQTT 5 learns why.
         log(log_level::info, "{}: PUBLISH on '{}' denied (not authorized)", describe(), topic);
         reason = mqtt::reason_code::not_authorized;
@@ -105,6 +105,11 @@ std::size_t connection::distribute(const mqtt::publish& p,
 
 void connection::acknowledge_publish(const mqtt::publish& p, mqtt::reason_code reason,
                                      std::string_view reason_text) {
+    if (!v5()) {
+        // 3.1.1 acks carry no reason: a refused message is acknowledged like any other (and
+        // dropped), as mosquitto does.
+        reason = mqtt::reason_code::success;
+    }
     const bool with_text = v5() && problem_information_ && !reason_text.empty();
     switch (p.qos) {
     case mqtt::qos::at_most_once:

@@ -68,7 +68,7 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
         fail(mqtt::reason_code::protocol_error);
         return std::nullopt;
     }
-    if (!state_.authenticator->authorize(identity_, auth::access::subscribe, sub.filter)) {
+    if (!owner_.authenticator->authorize(identity_, auth::access::subscribe, sub.filter)) {
         log(log_level::info, "{}: SUBSCRIBE to '{}' denied (not authorized)", describe(),
             sub.filter);
         return mqtt::reason_code::not_authorized; // 0x80 Failure in 3.1.1 [MQTT-3.9.3-2]

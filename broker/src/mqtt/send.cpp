@@ -16,6 +16,12 @@ std::size_t connection::inflight_window() const noexcept {
 
 bool connection::send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) {
     const message& m = *out.msg;
+    if (owner_.check_delivery &&
+        !owner_.authenticator->authorize(identity_, auth::access::receive, m.publish.topic)) {
+        // An ACL without read for this topic: not sent, and the session forgets it (mosquitto
+        // skips such deliveries the same way).
+        return false;
+    }
     mqtt::publish p;
     p.topic = m.publish.topic;
     p.payload = m.publish.payload;

@@ -571,11 +571,11 @@ TEST_CASE("per_listener_settings: allow_anonymous per listener", "[config]") {
     CHECK(off.allow_anonymous);
     CHECK_FALSE(off.listeners[0].allow_anonymous.has_value());
     CHECK(parse_error("listener 1883\nper_listener_settings true\n") ==
-          "t.conf:2: per_listener_settings must come before any listener and any "
-          "allow_anonymous");
+          "t.conf:2: per_listener_settings must come before any listener, allow_anonymous, "
+          "password_file and acl_file");
     CHECK(parse_error("allow_anonymous true\nper_listener_settings true\n") ==
-          "t.conf:2: per_listener_settings must come before any listener and any "
-          "allow_anonymous");
+          "t.conf:2: per_listener_settings must come before any listener, allow_anonymous, "
+          "password_file and acl_file");
 }
 
 TEST_CASE("pid_file, user and log_timestamp_format take the rest of the line", "[config]") {
@@ -665,12 +665,9 @@ TEST_CASE("known mosquitto directives this version does not implement", "[config
     CHECK(parse_error("listener 1883\npersistence_location /var/lib/mosquitto/\n") ==
           "t.conf:2: 'persistence_location' is not supported by this version of tern (there is "
           "no persistence yet)");
-    CHECK(parse_error("password_file /etc/mosquitto/passwd\n") ==
-          "t.conf:1: 'password_file' is not supported by this version of tern (authentication "
-          "and access control are not implemented yet)");
     CHECK(parse_error("auth_opt_db_host localhost\n") ==
           "t.conf:1: 'auth_opt_db_host' is not supported by this version of tern "
-          "(authentication and access control are not implemented yet)");
+          "(authentication plugins are not supported: use password_file and acl_file)");
     CHECK(parse_error("connection bridge-01\naddress 10.0.0.1:1883\n") ==
           "t.conf:1: 'connection' is not supported by this version of tern (bridges are not "
           "implemented yet)");
@@ -680,8 +677,7 @@ TEST_CASE("known mosquitto directives this version does not implement", "[config
           "t.conf:2: 'tls_engine' is not supported by this version of tern (OpenSSL engines are "
           "not supported: use PEM key files, `tls_keyform pem`)");
     // Each of these is refused the same way, whatever its value.
-    for (const std::string name : {"acl_file",
-                                   "autosave_interval",
+    for (const std::string name : {"autosave_interval",
                                    "autosave_on_changes",
                                    "persistence_file",
                                    "plugin",
@@ -1314,4 +1310,29 @@ TEST_CASE("config registry: without the module, its directives keep their hint; 
     CHECK(is_core_directive("max_queued_messages"));
     CHECK_FALSE(is_core_directive("connection"));
     CHECK(parse_error("admin_listener 8080\n") == "t.conf:1: unknown directive 'admin_listener'");
+}
+
+TEST_CASE("password_file and acl_file: broker-wide, or per listener under "
+          "per_listener_settings true",
+          "[config][auth]") {
+    const auto global = parse_ok("password_file /etc/mosquitto/passwd\n"
+                                 "acl_file /etc/mosquitto/acl\n"
+                                 "listener 1883\nlistener 1884\n");
+    CHECK(global.password_file == "/etc/mosquitto/passwd");
+    CHECK(global.acl_file == "/etc/mosquitto/acl");
+    CHECK(global.listeners[0].password_file.empty());
+    const auto per = parse_ok("per_listener_settings true\n"
+                              "listener 1883\npassword_file /p one\nacl_file /a\n"
+                              "listener 1884\nallow_anonymous true\n");
+    CHECK(per.password_file.empty());
+    REQUIRE(per.listeners.size() == 2);
+    CHECK(per.listeners[0].password_file == "/p one"); // paths may contain spaces
+    CHECK(per.listeners[0].acl_file == "/a");
+    CHECK(per.listeners[1].password_file.empty());
+    CHECK(parse_error("password_file /a\npassword_file /b\n") ==
+          "t.conf:2: password_file: duplicate value");
+    CHECK(parse_error("acl_file\n") == "t.conf:1: acl_file: missing value (expected a file name)");
+    CHECK(parse_error("password_file /a\nper_listener_settings true\n") ==
+          "t.conf:2: per_listener_settings must come before any listener, allow_anonymous, "
+          "password_file and acl_file");
 }

@@ -49,6 +49,7 @@ struct verdict {
 enum class access : std::uint8_t {
     publish,   ///< send a PUBLISH (or have its will published) on a topic name
     subscribe, ///< SUBSCRIBE with a topic filter (as sent, including any $share prefix)
+    receive,   ///< be sent a message on a topic name (asked only when checks_delivery())
 };
 
 /// Thread contract: thread-safe — every worker calls it concurrently, on the connection's
@@ -67,6 +68,10 @@ public:
     /// authorized and keeps the connection (as mosquitto does).
     virtual bool authorize(const client_identity& who, access what,
                            std::string_view topic) const = 0;
+
+    /// Whether the broker must ask authorize(receive) before each delivery to a client (an ACL
+    /// with read rules). False lets the delivery path skip the call.
+    virtual bool checks_delivery() const noexcept { return false; }
 };
 
 } // namespace tern::auth

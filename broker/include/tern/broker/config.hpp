@@ -70,6 +70,10 @@ struct listener_config {
     /// `allow_anonymous` of this listener, under `per_listener_settings true`; unset: the
     /// broker-wide value.
     std::optional<bool> allow_anonymous;
+    /// `password_file` and `acl_file` of this listener, under `per_listener_settings true`;
+    /// empty: none (the broker-wide ones do not apply then, as in mosquitto).
+    std::string password_file;
+    std::string acl_file;
     /// Tern: `proxy_protocol true` — every connection starts with a PROXY protocol v1 or v2
     /// header (from a load balancer); connections without one are refused.
     bool proxy_protocol = false;
@@ -98,8 +102,12 @@ struct broker_config {
     bool local_only = false;
 
     bool allow_anonymous = false;
-    /// `per_listener_settings`: allow_anonymous (and, with the access-control issue, password
-    /// and ACL files) per listener instead of broker-wide.
+    /// `password_file`: mosquitto_passwd's "user:$7$..." lines; empty: none.
+    std::string password_file;
+    /// `acl_file`: mosquitto's `user` / `topic` / `pattern` lines; empty: every topic allowed.
+    std::string acl_file;
+    /// `per_listener_settings`: allow_anonymous, password_file and acl_file per listener
+    /// instead of broker-wide.
     bool per_listener_settings = false;
     /// `websockets_headers_size`: the largest WebSocket upgrade request accepted (bytes).
     std::size_t websockets_headers_size = 8 * 1024;
