@@ -1,4 +1,5 @@
 #include <tern/auth/acl_file.hpp>
+#include <tern/core/file.hpp>
 
 #include <tern/protocol/topic.hpp>
 
@@ -436,37 +437,6 @@ std::string format_error(const acl_error& e) {
     return fmt::format("{}:{}: {}", e.file, e.line, e.message);
 }
 
-/// Reads a whole file; on failure sets `err` to the errno. open(2) on a directory succeeds and
-/// read(2) then fails with EISDIR, which is the reason we want to report.
-std::optional<std::string> read_file(const std::string& path, int& err, bool& opened) {
-    opened = false;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err = errno;
-        return std::nullopt;
-    }
-    opened = true;
-    std::string content;
-    std::array<char, 16384> buffer{};
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            err = errno;
-            ::close(fd);
-            return std::nullopt;
-        }
-        if (n == 0) {
-            break;
-        }
-        content.append(buffer.data(), static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return content;
-}
-
 } // namespace
 
 struct acl_file::data {
@@ -665,17 +635,13 @@ acl_file::parse_result acl_file::parse(std::string_view text, std::string_view n
 }
 
 acl_file::parse_result acl_file::load(const std::string& path) {
-    int err = 0;
-    bool opened = false;
-    const auto content = read_file(path, err, opened);
-    if (!content) {
+    const auto read = core::read_whole_file(path);
+    if (!read.content) {
         parse_result result;
-        result.error = acl_error{path, 0,
-                                 fmt::format("cannot {} ACL file: {}", opened ? "read" : "open",
-                                             std::generic_category().message(err))};
+        result.error = acl_error{path, 0, read.describe_failure("ACL file")};
         return result;
     }
-    return parse(*content, path);
+    return parse(*read.content, path);
 }
 
 bool acl_file::allowed(std::string_view client_id, std::optional<std::string_view> username,

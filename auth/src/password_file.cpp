@@ -1,4 +1,5 @@
 #include <tern/auth/password_file.hpp>
+#include <tern/core/file.hpp>
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
@@ -185,37 +186,6 @@ bool digest(std::string_view password, password_hash_info info,
     return ok;
 }
 
-/// Reads a whole file; on failure sets `err` to the errno. open(2) on a directory succeeds and
-/// read(2) then fails with EISDIR, which is the reason we want to report.
-std::optional<std::string> read_file(const std::string& path, int& err, bool& opened) {
-    opened = false;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err = errno;
-        return std::nullopt;
-    }
-    opened = true;
-    std::string content;
-    std::array<char, 16384> buffer{};
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            err = errno;
-            ::close(fd);
-            return std::nullopt;
-        }
-        if (n == 0) {
-            break;
-        }
-        content.append(buffer.data(), static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return content;
-}
-
 } // namespace
 
 std::string password_file_error::to_string() const {
@@ -343,18 +313,13 @@ password_file::parse_result password_file::parse(std::string_view text, std::str
 }
 
 password_file::parse_result password_file::load(const std::string& path) {
-    int err = 0;
-    bool opened = false;
-    const auto content = read_file(path, err, opened);
-    if (!content) {
+    const auto read = core::read_whole_file(path);
+    if (!read.content) {
         parse_result result;
-        result.error =
-            password_file_error{path, 0,
-                                fmt::format("cannot {} password file: {}", opened ? "read" : "open",
-                                            std::generic_category().message(err))};
+        result.error = password_file_error{path, 0, read.describe_failure("password file")};
         return result;
     }
-    return parse(*content, path);
+    return parse(*read.content, path);
 }
 
 const password_file::entry* password_file::find(std::string_view username) const {

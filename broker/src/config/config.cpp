@@ -2,6 +2,7 @@
 // files it is told to and nothing else, and keeps no state between calls.
 
 #include <tern/broker/config.hpp>
+#include <tern/core/file.hpp>
 
 #include <fmt/format.h>
 
@@ -101,41 +102,6 @@ bool include_order(std::string_view a, std::string_view b) noexcept {
         }
     }
     return a.size() < b.size();
-}
-
-/// Reads a whole file; on failure sets `err` to the errno and returns nullopt. open(2) on a
-/// directory succeeds and read(2) then fails with EISDIR, which is what we want to report.
-std::optional<std::string> read_file(const std::string& path, int& err, bool& opened) {
-    opened = false;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err = errno;
-        return std::nullopt;
-    }
-    opened = true;
-    std::string content;
-    std::array<char, 16384> buffer{};
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            err = errno;
-            ::close(fd);
-            return std::nullopt;
-        }
-        if (n == 0) {
-            break;
-        }
-        content.append(buffer.data(), static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return content;
-}
-
-std::string os_reason(int err) {
-    return std::generic_category().message(err);
 }
 
 /// mosquitto directives this version knows but does not implement, with a hint for the user.
@@ -1024,17 +990,13 @@ private:
             if (!main_file_.empty() && fs::equivalent(path, main_file_, same_ec)) {
                 fail(l, fmt::format("include_dir: '{}' contains the main configuration file", dir));
             }
-            int err = 0;
-            bool opened = false;
-            const auto content = read_file(path, err, opened);
-            if (!content) {
-                throw parse_failure{
-                    {path, 0,
-                     fmt::format("cannot {} configuration file (included from "
-                                 "{}): {}",
-                                 opened ? "read" : "open", here(l), os_reason(err))}};
+            const auto read = core::read_whole_file(path);
+            if (!read.content) {
+                throw parse_failure{{path, 0,
+                                     read.describe_failure(fmt::format(
+                                         "configuration file (included from {})", here(l)))}};
             }
-            parse_text(*content, path, depth_ + 1);
+            parse_text(*read.content, path, depth_ + 1);
         }
     }
 
@@ -1089,17 +1051,13 @@ std::string config_error::to_string() const {
 }
 
 config_result load_config_file(const std::string& path, const config_registry* modules) {
-    int err = 0;
-    bool opened = false;
-    const auto content = read_file(path, err, opened);
-    if (!content) {
+    const auto read = core::read_whole_file(path);
+    if (!read.content) {
         config_result result;
-        result.error = config_error{path, 0,
-                                    fmt::format("cannot {} configuration file: {}",
-                                                opened ? "read" : "open", os_reason(err))};
+        result.error = config_error{path, 0, read.describe_failure("configuration file")};
         return result;
     }
-    return parse(*content, path, path, include_policy::follow, modules);
+    return parse(*read.content, path, path, include_policy::follow, modules);
 }
 
 config_result parse_config_text(std::string_view text, std::string_view name) {
