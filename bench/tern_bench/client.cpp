@@ -335,8 +335,8 @@ void client::on_transport(net::connect_result r) {
     o.client_id = plan_.client_id;
     o.clean_start = rc_.options->clean;
     o.keep_alive = rc_.sc->keepalive;
-    o.username = rc_.options->username;
-    o.password = rc_.options->password;
+    o.username = plan_.username;
+    o.password = plan_.password;
     if (!rc_.options->clean && !mqtt::is_v3(rc_.version)) {
         // MQTT 5 keeps no session unless asked for an expiry; --no-clean means "keep it".
         o.session_expiry_interval = 3600;

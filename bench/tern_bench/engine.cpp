@@ -257,6 +257,8 @@ run_outcome run_bench(const bench_options& o, std::FILE* progress, bool progress
             p.connect_at = seconds(std::max(sc.ramp * kd / static_cast<double>(total),
                                             sc.connect_rate > 0 ? kd / sc.connect_rate : 0.0));
             p.worker = static_cast<unsigned>(k % threads);
+            p.username = render_credential(role.username, i, p.client_id, o.username);
+            p.password = render_credential(role.password, i, p.client_id, o.password);
             if (role.publish) {
                 p.publish_topic = role.publish->topic.render(i, p.client_id);
             }

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -158,6 +159,9 @@ struct client_plan {
     receiver_unit* unit = nullptr; ///< set when the role subscribes
     std::string publish_topic;     ///< rendered, when the role publishes
     std::string subscription;      ///< as sent, "$share/G/F" for shared groups
+    /// CONNECT User Name and Password: the role's, rendered, else --username / --password.
+    std::optional<std::string> username;
+    std::optional<std::string> password;
 };
 
 class worker;

@@ -129,6 +129,8 @@ Target:
   -p, --port PORT      broker port (default 1883; tls 8883, ws 8080, wss 8443)
   --protocol 4|5       MQTT 3.1.1 or 5 (default 4)
   --username U, --password P
+                       CONNECT credentials; in run mode for roles without their own
+                       ("username"/"password" in the scenario, %i templated)
   --keepalive S        keep-alive seconds (default 60, 0 = off)
   --clean / --no-clean clean session / clean start (default --clean)
   --client-prefix P    client ids P-<mode>-<index>-<run tag> (default tb)

@@ -130,6 +130,38 @@ topic_template template_field(const json& obj, const char* key, const std::strin
     }
 }
 
+/// A User Name or Password: any string (empty included), with the topic templates' `%`
+/// sequences.
+std::optional<topic_template> credential_field(const json& obj, const char* key,
+                                               const std::string& path) {
+    if (!obj.contains(key)) {
+        return std::nullopt;
+    }
+    try {
+        return topic_template(string(obj, key, path, true));
+    } catch (const std::invalid_argument& e) {
+        fail(join(path, key), e.what());
+    }
+}
+
+broker_spec broker_field(const json& obj) {
+    check_fields(obj, "broker", {"acl_file", "password_file", "generate_password_file"});
+    broker_spec b;
+    b.acl_file = string(obj, "acl_file", "broker", false);
+    b.password_file = string(obj, "password_file", "broker", false);
+    b.generate_password_file = boolean(obj, "generate_password_file", "broker", false);
+    if (obj.contains("acl_file") && b.acl_file.empty()) {
+        fail("broker.acl_file", "must not be empty");
+    }
+    if (obj.contains("password_file") && b.password_file.empty()) {
+        fail("broker.password_file", "must not be empty");
+    }
+    if (b.generate_password_file && !b.password_file.empty()) {
+        fail("broker.generate_password_file", "and broker.password_file exclude each other");
+    }
+    return b;
+}
+
 } // namespace
 
 std::uint64_t scenario::total_clients() const noexcept {
@@ -161,7 +193,7 @@ bool scenario::has_subscribers() const noexcept {
 scenario parse_scenario(const json& doc) {
     check_fields(doc, "",
                  {"name", "description", "protocol", "qos", "size", "duration", "warmup", "ramp",
-                  "drain", "connect_rate", "keepalive", "roles"});
+                  "drain", "connect_rate", "keepalive", "roles", "broker"});
     scenario s;
     s.name = string(doc, "name", "", false, "scenario");
     s.description = string(doc, "description", "", false);
@@ -176,6 +208,9 @@ scenario parse_scenario(const json& doc) {
     s.drain = number(doc, "drain", "", s.drain, 0, 1e6);
     s.connect_rate = number(doc, "connect_rate", "", s.connect_rate, 0, 1e9);
     s.keepalive = static_cast<std::uint16_t>(integer(doc, "keepalive", "", 60, 0, 65535));
+    if (const auto b = doc.find("broker"); b != doc.end()) {
+        s.broker = broker_field(*b);
+    }
 
     const auto roles = doc.find("roles");
     if (roles == doc.end()) {
@@ -187,7 +222,8 @@ scenario parse_scenario(const json& doc) {
     for (std::size_t i = 0; i < roles->size(); ++i) {
         const auto& r = (*roles)[i];
         const std::string path = fmt::format("roles[{}]", i);
-        check_fields(r, path, {"name", "clients", "publish", "subscribe", "reply"});
+        check_fields(r, path,
+                     {"name", "clients", "username", "password", "publish", "subscribe", "reply"});
         role_spec role;
         role.name = string(r, "name", path, true);
         for (const char c : role.name) {
@@ -199,6 +235,8 @@ scenario parse_scenario(const json& doc) {
             fail(join(path, "name"), "must not be empty");
         }
         role.clients = static_cast<std::uint32_t>(integer(r, "clients", path, 1, 1, 1'000'000));
+        role.username = credential_field(r, "username", path);
+        role.password = credential_field(r, "password", path);
         if (const auto p = r.find("publish"); p != r.end()) {
             const std::string pp = join(path, "publish");
             check_fields(*p, pp, {"topic", "rate", "qos", "size", "retain", "count", "inflight"});
@@ -267,6 +305,20 @@ void validate_scenario(const scenario& s) {
         }
         // Render with a sample index and client id: what the broker will see.
         const std::string sample_client = "tb-" + r.name + "-0-00000000";
+        for (const auto& [field, value] :
+             {std::pair{"username", &r.username}, std::pair{"password", &r.password}}) {
+            if (*value && (*value)->uses_source()) {
+                fail(join(path, field), "%p is only meaningful in reply.topic");
+            }
+        }
+        if (r.username && !protocol::is_valid_utf8(r.username->render(0, sample_client))) {
+            fail(join(path, "username"), "must be UTF-8 without U+0000 [MQTT-1.5.4-1..2]");
+        }
+        if (r.password && !r.username && s.protocol == protocol::protocol_version::v3_1_1) {
+            fail(join(path, "password"),
+                 "MQTT 3.1.1 sends a password only with a user name [MQTT-3.1.2-22]: set "
+                 "\"username\" too, or \"protocol\": 5");
+        }
         if (r.publish) {
             const auto& t = r.publish->topic;
             if (t.uses_source()) {
@@ -313,6 +365,12 @@ void validate_scenario(const scenario& s) {
             }
         }
     }
+}
+
+std::optional<std::string> render_credential(const std::optional<topic_template>& field,
+                                             std::uint64_t index, std::string_view client_id,
+                                             const std::optional<std::string>& fallback) {
+    return field ? field->render(index, client_id) : fallback;
 }
 
 scenario load_scenario_file(const std::string& path) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <tern/protocol/types.hpp>
@@ -61,9 +62,24 @@ struct reply_spec {
 struct role_spec {
     std::string name;
     std::uint32_t clients = 1;
+    /// CONNECT User Name and Password, rendered per client like the topics (`%i` the index
+    /// within the role, `%c` the client id, `%%` a percent sign; no `%p`). Unset: the command
+    /// line's --username / --password, if any.
+    std::optional<topic_template> username;
+    std::optional<topic_template> password;
     std::optional<publish_spec> publish;
     std::optional<subscribe_spec> subscribe;
     std::optional<reply_spec> reply;
+};
+
+/// The broker side of a scenario, for bench/compare.sh, which gives both brokers these files.
+/// tern-bench checks the shape and does not use it. Paths are relative to the scenario file.
+struct broker_spec {
+    std::string acl_file;      ///< empty: no ACL
+    std::string password_file; ///< empty: none (unless generate_password_file)
+    /// compare.sh writes the password file itself: one entry per client of every role with a
+    /// username and password, hashed with mosquitto_passwd -U. Excludes password_file.
+    bool generate_password_file = false;
 };
 
 struct scenario {
@@ -77,6 +93,7 @@ struct scenario {
     double connect_rate = 1000; ///< connects/s across all threads; 0 = unbounded
     std::uint16_t keepalive = 60;
     std::vector<role_spec> roles;
+    std::optional<broker_spec> broker;
 
     std::uint64_t total_clients() const noexcept;
     bool has_publishers() const noexcept;
@@ -92,7 +109,14 @@ scenario load_scenario_file(const std::string& path);
 
 /// Cross-field checks shared by files and the command line: templates render to valid topic
 /// names and filters, %p only in reply topics, replies need a subscription, shared filters do
-/// not vary per client, role names are unique. Throws config_error.
+/// not vary per client, role names are unique, credentials without %p (and, at MQTT 3.1.1, no
+/// password without a user name). Throws config_error.
 void validate_scenario(const scenario& s);
+
+/// What client `index` (within its role) with id `client_id` sends as User Name or Password:
+/// the role's `field` rendered, else `fallback` (the command line's --username / --password).
+std::optional<std::string> render_credential(const std::optional<topic_template>& field,
+                                             std::uint64_t index, std::string_view client_id,
+                                             const std::optional<std::string>& fallback);
 
 } // namespace tern::bench

@@ -107,6 +107,98 @@ TEST_CASE("invalid scenarios name the field and the reason", "[bench][scenario]"
                Catch::StartsWith("roles[0].publish.size: must be between 32"));
 }
 
+TEST_CASE("roles may carry a user name and password, templated per client",
+          "[bench][scenario][auth]") {
+    const auto s = parse_scenario(json::parse(R"({
+        "roles": [
+            {"name": "sensor", "clients": 3, "username": "sensor-%i", "password": "pw-%i-%%"},
+            {"name": "fixed", "username": "collector", "password": "s3cret"},
+            {"name": "by-id", "username": "%c", "password": ""},
+            {"name": "anonymous"}
+        ]})"));
+    REQUIRE(s.roles.size() == 4);
+    const auto& sensor = s.roles[0];
+    REQUIRE(sensor.username);
+    REQUIRE(sensor.password);
+    CHECK(sensor.username->text() == "sensor-%i");
+    CHECK(render_credential(sensor.username, 2, "tb-sensor-2-x", std::nullopt) == "sensor-2");
+    CHECK(render_credential(sensor.password, 17, "tb-sensor-17-x", std::nullopt) == "pw-17-%");
+    // A constant value is the same for every client.
+    CHECK(s.roles[1].username->is_constant());
+    CHECK(render_credential(s.roles[1].username, 5, "c", std::nullopt) == "collector");
+    CHECK(render_credential(s.roles[1].password, 5, "c", std::nullopt) == "s3cret");
+    // %c is the client id; an empty password is a password.
+    CHECK(render_credential(s.roles[2].username, 0, "tb-by-id-0-1234abcd", std::nullopt) ==
+          "tb-by-id-0-1234abcd");
+    CHECK(render_credential(s.roles[2].password, 0, "id", std::nullopt) == "");
+    // Absent: nothing in the CONNECT, unless the command line gives one.
+    const auto& anon = s.roles[3];
+    CHECK_FALSE(anon.username);
+    CHECK_FALSE(anon.password);
+    CHECK(render_credential(anon.username, 0, "id", std::nullopt) == std::nullopt);
+    CHECK(render_credential(anon.username, 0, "id", std::string("cli-user")) == "cli-user");
+    // The role's value wins over the command line's.
+    CHECK(render_credential(sensor.username, 1, "id", std::string("cli-user")) == "sensor-1");
+    CHECK_FALSE(s.broker);
+}
+
+TEST_CASE("invalid credentials name the field", "[bench][scenario][auth]") {
+    CHECK_THAT(error_of(json::parse(R"({"roles": [{"name": "a", "username": 7}]})")),
+               Catch::StartsWith("roles[0].username: must be a string"));
+    CHECK_THAT(error_of(json::parse(R"({"roles": [{"name": "a", "username": "u-%x"}]})")),
+               Catch::StartsWith("roles[0].username: "));
+    CHECK_THAT(error_of(json::parse(R"({"roles": [{"name": "a", "username": "u",
+                                                    "password": "%p"}]})")),
+               Catch::StartsWith("roles[0].password: %p is only meaningful"));
+    CHECK_THAT(error_of(json::parse(R"({"roles": [{"name": "a", "username": "a\u0000b"}]})")),
+               Catch::StartsWith("roles[0].username: must be UTF-8"));
+    // [MQTT-3.1.2-22]: no password without a user name at 3.1.1; MQTT 5 allows it.
+    CHECK_THAT(error_of(json::parse(R"({"roles": [{"name": "a", "password": "p"}]})")),
+               Catch::StartsWith("roles[0].password: MQTT 3.1.1"));
+    CHECK_NOTHROW(parse_scenario(
+        json::parse(R"({"protocol": 5, "roles": [{"name": "a", "password": "p"}]})")));
+}
+
+TEST_CASE("the broker block is parsed for compare.sh", "[bench][scenario][auth]") {
+    const auto s = parse_scenario(json::parse(R"({
+        "broker": {"acl_file": "acl-50.acl", "generate_password_file": true},
+        "roles": [{"name": "a", "username": "u", "password": "p"}]})"));
+    REQUIRE(s.broker);
+    CHECK(s.broker->acl_file == "acl-50.acl");
+    CHECK(s.broker->generate_password_file);
+    CHECK(s.broker->password_file.empty());
+    const auto f = parse_scenario(
+        json::parse(R"({"broker": {"password_file": "users.passwd"}, "roles": [{"name": "a"}]})"));
+    CHECK(f.broker->password_file == "users.passwd");
+    CHECK(f.broker->acl_file.empty());
+    CHECK_THAT(error_of(json::parse(R"({"broker": {"acl": "x"}, "roles": [{"name": "a"}]})")),
+               Catch::StartsWith("broker.acl: unknown field"));
+    CHECK_THAT(error_of(json::parse(R"({"broker": {"password_file": "x",
+                                                    "generate_password_file": true},
+                                         "roles": [{"name": "a"}]})")),
+               Catch::Contains("exclude each other"));
+    CHECK_THAT(error_of(json::parse(R"({"broker": {"acl_file": ""}, "roles": [{"name": "a"}]})")),
+               Catch::StartsWith("broker.acl_file: must not be empty"));
+}
+
+TEST_CASE("the authenticated scenarios send credentials from every client",
+          "[bench][scenario][auth]") {
+    const std::string dir = TERN_BENCH_SCENARIOS_DIR;
+    for (const char* name : {"fan-in-acl", "fan-in-acl-max", "conn-storm-passwd"}) {
+        INFO(name);
+        const auto s = load_scenario_file(dir + "/" + name + ".json");
+        REQUIRE(s.broker);
+        CHECK(s.broker->generate_password_file);
+        for (const auto& r : s.roles) {
+            CHECK(r.username);
+            CHECK(r.password);
+        }
+        if (!s.broker->acl_file.empty()) {
+            CHECK(std::filesystem::exists(dir + "/" + s.broker->acl_file));
+        }
+    }
+}
+
 TEST_CASE("scenario files: JSON syntax errors say where", "[bench][scenario]") {
     const auto path = std::filesystem::temp_directory_path() / "tern-bench-bad-scenario.json";
     {
