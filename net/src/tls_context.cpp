@@ -115,6 +115,26 @@ const tls_policy* find_tls_policy(std::string_view name) {
     return nullptr;
 }
 
+namespace {
+
+/// ex_data slot of an SSL holding the PSK identity its client used (a heap std::string, freed
+/// with the SSL).
+int psk_identity_slot() {
+    static const int slot = SSL_get_ex_new_index(
+        0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+            delete static_cast<std::string*>(ptr);
+        });
+    return slot;
+}
+
+} // namespace
+
+std::string tls_server_context::psk_identity(const ssl_st* ssl) {
+    const auto* identity =
+        static_cast<const std::string*>(SSL_get_ex_data(ssl, psk_identity_slot()));
+    return identity != nullptr ? *identity : std::string();
+}
+
 struct tls_server_context::callbacks {
     static const tls_server_context* self(SSL* ssl) {
         return static_cast<const tls_server_context*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
@@ -167,6 +187,13 @@ struct tls_server_context::callbacks {
             return 0; // unknown identity: the handshake fails
         }
         std::memcpy(psk_out, it->second.data(), it->second.size());
+        // SSL_get_psk_identity() knows it only for TLS <= 1.2: keep it for the connection.
+        const int slot = psk_identity_slot();
+        delete static_cast<std::string*>(SSL_get_ex_data(ssl, slot));
+        auto* kept = new std::string(identity);
+        if (SSL_set_ex_data(ssl, slot, kept) != 1) {
+            delete kept;
+        }
         return static_cast<unsigned int>(it->second.size());
     }
 };

@@ -1,3 +1,4 @@
+#include <tern/net/ocsp.hpp>
 #include <tern/net/tcp_transport.hpp>
 #include <tern/net/tls_transport.hpp>
 
@@ -135,14 +136,19 @@ void tls_transport::on_handshake_done() {
     if (const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) {
         peer_.server_name = name;
     }
-    if (const char* psk = SSL_get_psk_identity(ssl_)) {
-        peer_.psk_identity = psk;
-    }
+    peer_.psk_identity = tls_server_context::psk_identity(ssl_);
     // With SSL_VERIFY_PEER a certificate that is here has been verified (chain, dates, CRL):
     // the handshake would have failed otherwise.
     if (X509* cert = SSL_get1_peer_certificate(ssl_)) {
         if (SSL_get_verify_result(ssl_) == X509_V_OK) {
             peer_.certificate = describe_certificate(cert);
+            // The verified chain starts with the peer's certificate; its issuer, when the chain
+            // has one, is next. The OCSP CertID needs both (the issuer's name and key hashes).
+            if (STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl_);
+                chain != nullptr && sk_X509_num(chain) >= 2) {
+                peer_.certificate->ocsp_cert_id =
+                    ocsp_cert_id_der(sk_X509_value(chain, 0), sk_X509_value(chain, 1));
+            }
         }
         X509_free(cert);
     }

@@ -30,6 +30,10 @@ struct peer_certificate {
     /// notBefore / notAfter as "YYYYMMDDHHMMSSZ".
     std::string not_before;
     std::string not_after;
+    /// DER of the OCSP CertID (SHA-1, as RFC 6960 clients send) of this certificate and its
+    /// issuer from the verified chain; empty when the issuer was not in the chain (a
+    /// certificate trusted directly). What ocsp_checker::async_check takes (tern/net/ocsp.hpp).
+    std::string ocsp_cert_id;
 };
 
 /// Who is at the other end, as far as the transport knows. Filled in as the transport learns

@@ -96,6 +96,9 @@ public:
 
     /// A new server-side SSL for one connection (nullptr when OpenSSL is out of memory).
     ssl_st* new_session() const;
+    /// The TLS-PSK identity the client of `ssl` used (captured by the PSK callback, since
+    /// SSL_get_psk_identity() is empty for TLS 1.3 PSK handshakes); empty without one.
+    static std::string psk_identity(const ssl_st* ssl);
     const tls_server_options& options() const noexcept { return options_; }
 
     /// Internal: the SNI, ALPN and PSK callbacks.
