@@ -81,6 +81,23 @@ verdict file_authenticator::authenticate(const client_identity& who,
     return anonymous_.authenticate(who, password);
 }
 
+bool file_authenticator::authenticate_is_costly(
+    const client_identity& who, std::optional<std::string_view> password) const noexcept {
+    if (who.username_verified || !who.username || !password || password->empty()) {
+        return false; // decided without hashing
+    }
+    const auto* r = rules_of(who.listener);
+    if (r == nullptr || !r->passwords) {
+        return false;
+    }
+    try {
+        const auto info = r->passwords->hash_info(*who.username);
+        return !info || info->kind == password_hash_kind::sha512_pbkdf2;
+    } catch (...) {
+        return false; // asked again inline by authenticate(), which reports the failure
+    }
+}
+
 bool file_authenticator::authorize(const client_identity& who, access what,
                                    std::string_view topic) const {
     // `$SYS` is the broker's own, ACL or not (mosquitto's acl__check_dollar).

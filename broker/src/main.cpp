@@ -61,6 +61,51 @@ void write_pid_file(const std::string& path) {
     }
 }
 
+/// `-d`: the process forks; the parent waits until the child (the broker) listens and exits 0,
+/// or exits 1 when the child could not start (its error went to the inherited stderr). The
+/// child leaves the terminal's session. Done before the broker exists, since a fork keeps only
+/// the calling thread and the broker starts threads; the child tells the parent it is ready
+/// through the returned pipe (ready_to_parent). Returns -1 in the child without a daemon.
+int detach() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        throw std::system_error(errno, std::generic_category(), "cannot create a pipe");
+    }
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        throw std::system_error(errno, std::generic_category(), "cannot fork");
+    }
+    if (pid > 0) {
+        ::close(fds[1]);
+        char ready = 0;
+        ssize_t n = 0;
+        do {
+            n = ::read(fds[0], &ready, 1);
+        } while (n < 0 && errno == EINTR);
+        ::_exit(n == 1 && ready == 'y' ? 0 : 1);
+    }
+    ::close(fds[0]);
+    ::setsid();
+    return fds[1];
+}
+
+/// The daemon listens: the waiting parent may exit 0, and the terminal is no longer ours.
+void ready_to_parent(int fd) {
+    if (fd < 0) {
+        return;
+    }
+    const char ready = 'y';
+    (void)!::write(fd, &ready, 1);
+    ::close(fd);
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        ::dup2(null, STDIN_FILENO);
+        ::dup2(null, STDOUT_FILENO);
+        ::dup2(null, STDERR_FILENO);
+        ::close(null);
+    }
+}
+
 /// A fatal start-up error reaches the terminal even when the log goes elsewhere (a file,
 /// syslog, or nowhere): the user must learn why tern did not start.
 void report_fatal(const broker_config& config, const std::string& message) {
@@ -110,6 +155,9 @@ int main(int argc, char** argv) {
                 cl.config_file, config.listeners.front().port);
         }
     }
+    for (const auto& warning : cl.warnings) {
+        log(log_level::warn, "{}", warning);
+    }
     for (const auto& warning : not_yet_enforced(config)) {
         log(log_level::warn, "{}", warning);
     }
@@ -117,11 +165,13 @@ int main(int argc, char** argv) {
     bool pid_written = false;
     int code = 1;
     try {
+        const int ready_pipe = config.daemon ? detach() : -1;
         broker server(config); // a copy: `config` still decides where a fatal error goes
         if (!config.pid_file.empty()) {
             write_pid_file(config.pid_file);
             pid_written = true;
         }
+        ready_to_parent(ready_pipe);
         code = server.run();
     } catch (const std::exception& e) {
         report_fatal(config, e.what());

@@ -12,12 +12,18 @@
 #include <MQTTClient.h>
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace tern::test;
@@ -75,45 +81,6 @@ command_result s_client(int port, std::vector<std::string> extra) {
     args.insert(args.end(), extra.begin(), extra.end());
     return run_command(args, 10s);
 }
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
-/// A temporary directory others can read (Mosquitto reads certificates as user `mosquitto`).
-class readable_dir {
-public:
-    readable_dir() {
-        char pattern[] = "/tmp/tern-tls-test-XXXXXX";
-        if (::mkdtemp(pattern) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        dir_ = pattern;
-        std::filesystem::permissions(
-            dir_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                      std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
-                      std::filesystem::perms::others_exec);
-    }
-    ~readable_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    readable_dir(const readable_dir&) = delete;
-    readable_dir& operator=(const readable_dir&) = delete;
-
-    /// Copies `from` to `name` here (replacing it), readable by all; returns the path.
-    std::string copy(const std::string& from, const std::string& name) const {
-        const std::string to = dir_ + "/" + name;
-        std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
-        std::filesystem::permissions(
-            to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                    std::filesystem::perms::group_read | std::filesystem::perms::others_read);
-        return to;
-    }
-
-private:
-    std::string dir_;
-};
 
 /// A Paho C (MQTTClient, synchronous) connection over TLS. The library is paho-mqtt3cs.
 struct paho_tls_client {
@@ -693,4 +660,142 @@ TEST_CASE("SIGHUP reloads certfile and keyfile; open connections carry on", "[br
     lenient.tls_insecure();
     CHECK(lenient.connect(port) == 0);
     CHECK(broker.alive());
+}
+
+// ---------------------------------------------------------------------------------------------
+// OCSP (Tern only: Mosquitto 2.0 checks client certificates against CRLs, not OCSP)
+
+namespace {
+
+/// `openssl ocsp` answering for CA A from its `openssl ca` database, on an ephemeral port
+/// (the port comes from its "ACCEPT [::]:PORT" line: probing it with an empty connection
+/// would wedge it, see tests/net/ocsp_test.cpp). Killed and reaped on destruction.
+class ocsp_responder {
+public:
+    ocsp_responder() {
+        const auto& p = pki();
+        log_ = p.dir + "/ocsp-responder-" + std::to_string(++count_) + ".log";
+        std::vector<std::string> args{"openssl", "ocsp",     "-index", p.ca_a_index, "-port",
+                                      "0",       "-CA",      p.ca_a,   "-rsigner",   p.ca_a,
+                                      "-rkey",   p.ca_a_key, "-nmin",  "5"};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) {
+                ::_exit(126);
+            }
+            ::execvp("openssl", argv.data());
+            ::_exit(127);
+        }
+        const auto deadline = clock::now() + 10s;
+        while (clock::now() < deadline && port_ == 0) {
+            const std::string text = read_log();
+            const auto at = text.find("ACCEPT ");
+            const auto colon = at == std::string::npos ? at : text.find("]:", at);
+            if (colon != std::string::npos && text.find('\n', colon) != std::string::npos) {
+                port_ = std::atoi(text.c_str() + colon + 2);
+            } else {
+                std::this_thread::sleep_for(10ms);
+            }
+        }
+        REQUIRE(port_ > 0);
+    }
+    ~ocsp_responder() { stop(); }
+    ocsp_responder(const ocsp_responder&) = delete;
+    ocsp_responder& operator=(const ocsp_responder&) = delete;
+
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+    /// Kills the responder: its port then refuses connections.
+    void stop() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+            pid_ = -1;
+        }
+    }
+
+private:
+    std::string read_log() const {
+        std::ifstream in(log_);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    static inline int count_ = 0;
+    std::string log_;
+    pid_t pid_ = -1;
+    int port_ = 0;
+};
+
+/// The CONNACK code libmosquitto gets presenting `cert` (-1: no CONNACK).
+int mtls_connack(int port, const std::string& id, const cert_pair& cert,
+                 int version = MQTT_PROTOCOL_V311) {
+    mqtt_client c(id, version);
+    c.tls(pki().ca_a, cert.cert, cert.key);
+    const int code = c.connect(port);
+    if (code == 0) {
+        c.disconnect();
+    }
+    return code;
+}
+
+} // namespace
+
+TEST_CASE("ocsp_responder: a good certificate connects, a revoked one is refused at CONNECT",
+          "[broker][tls][mtls][ocsp]") {
+    if (against_mosquitto()) {
+        SUCCEED("mosquitto has no OCSP check of client certificates");
+        return;
+    }
+    const auto& p = pki();
+    ocsp_responder responder;
+    broker_process broker(
+        with_listeners({mtls_listener("cafile " + p.ca_a, "ocsp_responder " + responder.url())}));
+    const int port = broker.port(1);
+    check_tls_round_trip(port, "ocsp-good", p.device_a);
+    // `revoked` passes the TLS handshake (no crlfile here): OCSP alone refuses it, 3.1.1
+    // return code 5 and v5 0x87 Not authorized.
+    CHECK(mtls_connack(port, "ocsp-revoked", p.revoked) == 5);
+    CHECK(mtls_connack(port, "ocsp-revoked-v5", p.revoked, MQTT_PROTOCOL_V5) == 0x87);
+    // Paho C sees the same refusal.
+    paho_tls_client paho(port, "ocsp-paho-revoked");
+    CHECK(paho.connect(p.ca_a, p.revoked) == 5);
+
+    // The answers are cached: with the responder gone, the good certificate still connects
+    // and the revoked one is still refused.
+    responder.stop();
+    CHECK(mtls_connack(port, "ocsp-good-cached", p.device_a) == 0);
+    CHECK(mtls_connack(port, "ocsp-revoked-cached", p.revoked) == 5);
+    CHECK(contains(broker.log(), "is revoked: revoked at"));
+    CHECK(broker.alive());
+}
+
+TEST_CASE("ocsp_responder unreachable: refused with Server unavailable, or accepted with "
+          "ocsp_fail_open",
+          "[broker][tls][mtls][ocsp]") {
+    if (against_mosquitto()) {
+        SUCCEED("mosquitto has no OCSP check of client certificates");
+        return;
+    }
+    const auto& p = pki();
+    std::string url;
+    {
+        ocsp_responder gone; // a port nothing listens on any more
+        url = gone.url();
+    }
+    broker_process closed(with_listeners(
+        {mtls_listener("cafile " + p.ca_a, "ocsp_responder " + url + "\nocsp_timeout 1")}));
+    CHECK(mtls_connack(closed.port(1), "closed-v3", p.device_a) == 3);
+    CHECK(mtls_connack(closed.port(1), "closed-v5", p.device_a, MQTT_PROTOCOL_V5) == 0x88);
+    CHECK(contains(closed.log(), "is unreachable"));
+
+    broker_process open(with_listeners({mtls_listener(
+        "cafile " + p.ca_a, "ocsp_responder " + url + "\nocsp_timeout 1\nocsp_fail_open true")}));
+    check_tls_round_trip(open.port(1), "fail-open", p.device_a);
+    CHECK(contains(open.log(), "accepted (ocsp_fail_open)"));
 }

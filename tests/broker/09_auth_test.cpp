@@ -96,6 +96,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -110,55 +111,6 @@ using namespace tern::test;
 namespace {
 
 constexpr const char* mosquitto_passwd = "/usr/bin/mosquitto_passwd";
-
-/// A temporary directory others can read: Mosquitto reads the password and ACL files after
-/// dropping to user `mosquitto`.
-class readable_dir {
-public:
-    readable_dir() {
-        char pattern[] = "/tmp/tern-auth-test-XXXXXX";
-        if (::mkdtemp(pattern) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        dir_ = pattern;
-        std::filesystem::permissions(
-            dir_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                      std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
-                      std::filesystem::perms::others_exec);
-    }
-    ~readable_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    readable_dir(const readable_dir&) = delete;
-    readable_dir& operator=(const readable_dir&) = delete;
-
-    std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
-    /// Makes `name` readable by everyone.
-    void share(const std::string& name) const {
-        std::filesystem::permissions(path(name), std::filesystem::perms::owner_read |
-                                                     std::filesystem::perms::owner_write |
-                                                     std::filesystem::perms::group_read |
-                                                     std::filesystem::perms::others_read);
-    }
-
-    /// Writes `text` to `name` (replacing it), readable by everyone; returns the path.
-    std::string write(const std::string& name, const std::string& text) const {
-        {
-            std::ofstream out(path(name), std::ios::trunc);
-            out << text;
-            if (!out) {
-                throw std::runtime_error("cannot write " + path(name));
-            }
-        }
-        share(name);
-        return path(name);
-    }
-
-private:
-    std::string dir_;
-};
 
 struct user {
     std::string name;
@@ -516,6 +468,111 @@ TEST_CASE("allow_anonymous false without a password_file refuses every client", 
     const auto pub = cli_pub(broker.port(), level, "cli", "alice", "alice-pw", "t", "x");
     INFO(pub.output);
     CHECK(pub.exit_code == refused);
+}
+
+namespace {
+
+std::string base64(const std::vector<std::uint8_t>& bytes) {
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        const std::uint32_t n = (std::uint32_t{bytes[i]} << 16) |
+                                (i + 1 < bytes.size() ? std::uint32_t{bytes[i + 1]} << 8 : 0) |
+                                (i + 2 < bytes.size() ? std::uint32_t{bytes[i + 2]} : 0);
+        out.push_back(alphabet[(n >> 18) & 63]);
+        out.push_back(alphabet[(n >> 12) & 63]);
+        out.push_back(i + 1 < bytes.size() ? alphabet[(n >> 6) & 63] : '=');
+        out.push_back(i + 2 < bytes.size() ? alphabet[n & 63] : '=');
+    }
+    return out;
+}
+
+/// A `$7$` line for `name` with `iterations` PBKDF2 rounds, derived by `openssl kdf` (the
+/// format mosquitto_passwd writes, which cannot choose the count).
+std::string pbkdf2_entry(const std::string& name, const std::string& password,
+                         std::uint32_t iterations) {
+    const std::vector<std::uint8_t> salt{0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+                                         0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb};
+    const auto r =
+        run_command({"openssl", "kdf", "-keylen", "64", "-kdfopt", "digest:SHA512", "-kdfopt",
+                     "pass:" + password, "-kdfopt", "hexsalt:00112233445566778899aabb", "-kdfopt",
+                     "iter:" + std::to_string(iterations), "PBKDF2"});
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    std::vector<std::uint8_t> hash;
+    for (std::size_t i = 0; i + 1 < r.output.size();) {
+        if (std::isxdigit(static_cast<unsigned char>(r.output[i])) == 0) {
+            ++i;
+            continue;
+        }
+        hash.push_back(static_cast<std::uint8_t>(std::stoi(r.output.substr(i, 2), nullptr, 16)));
+        i += 2;
+    }
+    REQUIRE(hash.size() == 64);
+    std::string line = name;
+    line += ":$7$";
+    line += std::to_string(iterations);
+    line += '$';
+    line += base64(salt);
+    line += '$';
+    line += base64(hash);
+    line += '\n';
+    return line;
+}
+
+} // namespace
+
+TEST_CASE("a slow password hash does not hold up the other clients of its worker",
+          "[broker][auth][tern]") {
+    // A million PBKDF2 rounds (the most password_file accepts) take about half a second. Tern
+    // hashes on its blocking pool, so the one worker keeps serving its other clients meanwhile;
+    // Mosquitto hashes on its only thread, and everyone waits (not checked here).
+    if (against_mosquitto()) {
+        SUCCEED("mosquitto hashes on its event loop");
+        return;
+    }
+    readable_dir dir;
+    const auto passwd = dir.write("passwd", pbkdf2_entry("slow", "slow-pw", 1'000'000) +
+                                                pbkdf2_entry("quick", "quick-pw", 101));
+    broker_settings settings;
+    settings.extra_config = {"allow_anonymous false", "password_file " + passwd,
+                             "worker_threads 1"};
+    broker_process broker(settings);
+    const int port = broker.port();
+
+    raw_client quick(port, 4);
+    require_connected(quick, login("quick", "quick", "quick-pw"));
+    REQUIRE(subscribe(quick, "t") == 1);
+
+    raw_client slow(port, 4);
+    REQUIRE(slow.socket().send(connect_packet(4, login("slow", "slow", "slow-pw"))));
+    // While the slow CONNECT is being checked, the quick client's messages go round.
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(quick.publish("t", "m" + std::to_string(i), 1, false, 1));
+        REQUIRE(quick.expect(pkt_puback));
+        const auto m = quick.expect(pkt_publish);
+        REQUIRE(m);
+    }
+    CHECK_FALSE(slow.next_packet(std::chrono::milliseconds(0)));
+    const auto ack = slow.expect(pkt_connack);
+    REQUIRE(ack);
+    const auto accepted = parse_connack(*ack, false);
+    REQUIRE(accepted);
+    CHECK(int{accepted->reason} == 0);
+
+    // A wrong password for the slow user is refused just the same, without blocking either.
+    raw_client wrong(port, 5);
+    REQUIRE(wrong.socket().send(connect_packet(5, login("wrong", "slow", "nope"))));
+    REQUIRE(quick.publish("t", "during-refusal", 0));
+    CHECK(quick.expect(pkt_publish));
+    const auto refused = wrong.expect(pkt_connack);
+    REQUIRE(refused);
+    const auto code = parse_connack(*refused, true);
+    REQUIRE(code);
+    CHECK(int{code->reason} == 0x87);
+    CHECK(wrong.wait_closed());
+    CHECK(broker.alive());
 }
 
 // ---------------------------------------------------------------------------------------------

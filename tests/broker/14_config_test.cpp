@@ -7,8 +7,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -296,4 +299,112 @@ TEST_CASE("command-line options override the configuration file", "[broker][conf
     client.disconnect();
     CHECK(tern.terminate() == 0);
     CHECK(tern.err().empty()); // log_dest none
+}
+
+namespace {
+
+/// True while process `pid` (not our child) exists and is not a zombie.
+bool process_alive(pid_t pid) {
+    if (::kill(pid, 0) != 0) {
+        return false;
+    }
+    const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+    const auto close = stat.rfind(')');
+    return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'Z';
+}
+
+/// A loopback port that was free a moment ago.
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+} // namespace
+
+TEST_CASE("tern -d returns once the daemon listens; the daemon serves clients until SIGTERM",
+          "[broker][config]") {
+    scratch s;
+    const auto pid_file = s.path("tern.pid");
+    const auto port_file = s.path("port");
+    const auto conf = s.write("tern.conf", "listener 0 127.0.0.1\nallow_anonymous true\n"
+                                           "log_dest none\npid_file " +
+                                               pid_file + "\n");
+    const auto r = run_tern(s, {"-d", "-c", conf, "--port-file", port_file});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    // Both files are written before the starting process is told to exit.
+    const int port = std::atoi(slurp(port_file).c_str());
+    REQUIRE(port > 0);
+    const pid_t daemon = static_cast<pid_t>(std::atol(slurp(pid_file).c_str()));
+    REQUIRE(daemon > 0);
+    REQUIRE(process_alive(daemon));
+
+    mqtt_client client("daemon-client");
+    CHECK(client.connect(port) == 0);
+    CHECK(client.subscribe("d/#", 0) == 0);
+    client.disconnect();
+
+    ::kill(daemon, SIGTERM);
+    const auto deadline = clock::now() + 10s;
+    while (process_alive(daemon) && clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK_FALSE(process_alive(daemon));
+    CHECK_FALSE(std::filesystem::exists(pid_file));
+}
+
+TEST_CASE("tern -d that cannot listen exits 1 with the reason on stderr", "[broker][config]") {
+    scratch s;
+    // A port someone else listens on.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 1) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    const auto conf = s.write("tern.conf", "listener " + std::to_string(ntohs(a.sin_port)) +
+                                               " 127.0.0.1\nlog_dest none\n");
+    const auto r = run_tern(s, {"-d", "-c", conf});
+    ::close(fd);
+    CHECK(r.code == 1);
+    CHECK(r.err.find("cannot listen on 127.0.0.1:") != std::string::npos);
+}
+
+TEST_CASE("mosquitto's -p: loopback listeners on those ports, ignored when the file has "
+          "listeners",
+          "[broker][config]") {
+    scratch s;
+    const int p1 = free_port();
+    const int p2 = free_port();
+    {
+        tern_child tern(
+            s, {"-p", std::to_string(p1), "-p", std::to_string(p2), "--port-file", s.path("port")});
+        wait_for_port(tern, s.path("port"));
+        for (const int port : {p1, p2}) {
+            mqtt_client client("p-" + std::to_string(port));
+            CHECK(client.connect(port) == 0);
+            client.disconnect();
+        }
+        CHECK(tern.terminate() == 0);
+    }
+    const auto conf = s.write("tern.conf", "listener 0 127.0.0.1\nallow_anonymous true\n");
+    tern_child tern(s, {"-c", conf, "-p", std::to_string(p1), "--port-file", s.path("port2")});
+    const int port = wait_for_port(tern, s.path("port2"));
+    CHECK(port != p1);
+    mqtt_client client("file-listener");
+    CHECK(client.connect(port) == 0);
+    client.disconnect();
+    CHECK(tern.terminate() == 0);
+    CHECK(tern.err().find("-p is ignored") != std::string::npos);
 }

@@ -49,10 +49,6 @@ std::string as_string(const std::vector<std::uint8_t>& bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 /// Mosquitto 2.0.11 takes about 7 s to deliver 300 KB to a WebSocket subscriber (libwebsockets
 /// writes a chunk per service pass); tern well under a second.
 constexpr int paho_wait_ms = 20'000;

@@ -130,6 +130,24 @@ cert_pair issue(const std::string& root, const authority& ca, const std::string&
     return pair;
 }
 
+/// A client certificate (clientAuth) with the subject `subject` ("/C=DE/O=.../CN=name") kept
+/// as the request has it (`-preserveDN`: CA policy_any would keep only the CN), by `ca`.
+cert_pair issue_with_subject(const std::string& root, const authority& ca, const std::string& name,
+                             const std::string& subject) {
+    const std::string base = root + "/" + name;
+    cert_pair pair{base + ".pem", base + ".key"};
+    const std::string csr = base + ".csr";
+    const std::string ext = base + ".ext";
+    openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", pair.key, "-out", csr, "-subj", subject});
+    write_text(ext, "basicConstraints = critical,CA:FALSE\n"
+                    "keyUsage = critical,digitalSignature\n"
+                    "extendedKeyUsage = clientAuth\n");
+    openssl({"ca", "-batch", "-notext", "-preserveDN", "-config", ca.config, "-extfile", ext, "-in",
+             csr, "-out", pair.cert});
+    return pair;
+}
+
 /// Everything readable by others (Mosquitto reads the files as user `mosquitto`).
 void make_world_readable(const std::string& root) {
     fs::permissions(root, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
@@ -170,6 +188,8 @@ std::unique_ptr<owned_pki> generate() {
     const authority b = make_ca(root, "B");
     const authority untrusted = make_ca(root, "untrusted");
     p.ca_a = a.cert;
+    p.ca_a_key = a.key;
+    p.ca_a_index = a.dir + "/index.txt";
     p.ca_b = b.cert;
     p.ca_untrusted = untrusted.cert;
 
@@ -181,6 +201,9 @@ std::unique_ptr<owned_pki> generate() {
     p.expired = issue(root, a, "expired", {}, "20000101000000Z", "20010101000000Z");
     p.revoked = issue(root, a, "revoked", {});
     p.stranger = issue(root, untrusted, "stranger", {});
+    p.fleet_sensor = issue_with_subject(root, a, "fleet-sensor",
+                                        "/C=DE/O=Tern Fleet/OU=Sensors, North/CN=sensor-1");
+    p.revocable = issue(root, a, "revocable", {});
 
     openssl({"ca", "-batch", "-config", a.config, "-revoke", p.revoked.cert});
     p.crl_a = root + "/crl-a.pem";
@@ -210,6 +233,19 @@ std::unique_ptr<owned_pki> generate() {
 const test_pki& pki() {
     static const std::unique_ptr<owned_pki> instance = generate();
     return instance->paths;
+}
+
+void write_crl_revoking_revocable(const std::string& path) {
+    const test_pki& p = pki();
+    const std::string config = p.dir + "/ca-A/ca.cnf"; // make_ca(root, "A")
+    static bool revoked = false;
+    if (!revoked) {
+        openssl({"ca", "-batch", "-config", config, "-revoke", p.revocable.cert});
+        revoked = true;
+    }
+    openssl({"ca", "-batch", "-config", config, "-gencrl", "-out", path});
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::others_read);
 }
 
 } // namespace tern::test

@@ -23,6 +23,10 @@ struct test_pki {
     std::string ca_a;
     std::string ca_b;
     std::string ca_untrusted;
+    /// CA A's private key and its `openssl ca` database (for `openssl ocsp -index` as the
+    /// responder of CA A).
+    std::string ca_a_key;
+    std::string ca_a_index;
     /// CA A and CA B concatenated (one cafile trusting both).
     std::string ca_bundle;
     /// A directory with CA A and CA B as .pem files and their `openssl rehash` links (capath).
@@ -42,10 +46,20 @@ struct test_pki {
     cert_pair expired;  ///< CA A, valid from 2000-01-01 to 2001-01-01 only
     cert_pair revoked;  ///< CA A, revoked (in crl_a)
     cert_pair stranger; ///< the untrusted CA
+    /// CA A, subject C=DE, O=Tern Fleet, OU="Sensors, North", CN=sensor-1 in that order (several
+    /// attributes, a space and a comma inside a value: for use_subject_as_username).
+    cert_pair fleet_sensor;
+    /// CA A, valid and not in crl_a; write_crl_revoking_revocable() writes a CRL that lists it.
+    cert_pair revocable;
 };
 
 /// The PKI, generated on the first call (a few hundred milliseconds). Throws with openssl's
 /// output when a step fails.
 const test_pki& pki();
+
+/// Writes to `path` (world-readable) a new CRL of CA A listing `revoked` and `revocable`: the
+/// first call revokes `revocable` in CA A's database (`openssl ca -revoke`), every call runs
+/// `openssl ca -gencrl`. crl_a stays as it was.
+void write_crl_revoking_revocable(const std::string& path);
 
 } // namespace tern::test

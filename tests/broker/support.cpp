@@ -1041,4 +1041,43 @@ std::string make_payload(std::size_t size, unsigned seed) {
     return s;
 }
 
+readable_dir::readable_dir() {
+    char pattern[] = "/tmp/tern-test-XXXXXX";
+    if (::mkdtemp(pattern) == nullptr) {
+        throw std::runtime_error("mkdtemp failed");
+    }
+    dir_ = pattern;
+    namespace fs = std::filesystem;
+    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+}
+
+readable_dir::~readable_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+}
+
+std::string readable_dir::share(const std::string& name) const {
+    namespace fs = std::filesystem;
+    fs::permissions(path(name), fs::perms::owner_read | fs::perms::owner_write |
+                                    fs::perms::group_read | fs::perms::others_read);
+    return path(name);
+}
+
+std::string readable_dir::write(const std::string& name, const std::string& text) const {
+    {
+        std::ofstream out(path(name), std::ios::trunc);
+        out << text;
+        if (!out) {
+            throw std::runtime_error("cannot write " + path(name));
+        }
+    }
+    return share(name);
+}
+
+std::string readable_dir::copy(const std::string& from, const std::string& name) const {
+    std::filesystem::copy_file(from, path(name), std::filesystem::copy_options::overwrite_existing);
+    return share(name);
+}
+
 } // namespace tern::test

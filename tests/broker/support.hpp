@@ -294,6 +294,33 @@ std::vector<std::uint8_t> hex(std::string_view text);
 /// Deterministic pseudo-random printable payload of `size` bytes.
 std::string make_payload(std::size_t size, unsigned seed);
 
+/// True when `part` occurs in `text` (log lines, command output).
+inline bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
+
+/// A temporary directory others can read, removed with everything in it on destruction:
+/// Mosquitto reads certificates, CRLs, password and ACL files after dropping to user
+/// `mosquitto`.
+class readable_dir {
+public:
+    readable_dir();
+    ~readable_dir();
+    readable_dir(const readable_dir&) = delete;
+    readable_dir& operator=(const readable_dir&) = delete;
+
+    std::string path(const std::string& name) const { return dir_ + "/" + name; }
+    /// Makes `name` readable by everyone; returns its path.
+    std::string share(const std::string& name) const;
+    /// Writes `text` to `name` (replacing it), readable by everyone; returns the path.
+    std::string write(const std::string& name, const std::string& text) const;
+    /// Copies `from` to `name` (replacing it), readable by everyone; returns the path.
+    std::string copy(const std::string& from, const std::string& name) const;
+
+private:
+    std::string dir_;
+};
+
 /// Lets `duration` of wall-clock time pass. Only for tests where the passage of time is the
 /// condition under test (expiry intervals, will delays): never to wait for an event.
 void let_time_pass(clock::duration duration);

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace tern::broker {
 
@@ -36,7 +38,13 @@ struct overrides {
     std::optional<std::size_t> threads;
     std::optional<std::string> port_file;
     std::optional<std::uint32_t> max_packet_size;
+    /// mosquitto's `-p`, in order.
+    std::vector<std::uint16_t> mosquitto_ports;
+    bool daemon = false;
 };
+
+/// mosquitto 2.0 accepts `-p` up to ten times.
+constexpr std::size_t max_mosquitto_ports = 10;
 
 listener_config& first_listener(broker_config& config) {
     if (config.listeners.empty()) {
@@ -47,7 +55,27 @@ listener_config& first_listener(broker_config& config) {
     return config.listeners.front();
 }
 
-void apply(const overrides& o, broker_config& config) {
+void apply(const overrides& o, broker_config& config, std::vector<std::string>& warnings) {
+    if (!o.mosquitto_ports.empty()) {
+        if (config.local_only) {
+            // mosquitto 2.0: each -p port is a listener on the loopback interface, in local
+            // only mode's settings (anonymous clients allowed unless the file says otherwise).
+            const listener_config local = config.listeners.front();
+            config.listeners.clear();
+            for (const auto port : o.mosquitto_ports) {
+                listener_config l = local;
+                l.port = port;
+                l.origin = fmt::format("command line -p {}", port);
+                config.listeners.push_back(std::move(l));
+            }
+        } else {
+            warnings.emplace_back("-p is ignored: the configuration file defines listeners (as "
+                                  "mosquitto 2.0 does; use a 'listener' line instead)");
+        }
+    }
+    if (o.daemon) {
+        config.daemon = true;
+    }
     if (o.port) {
         first_listener(config).port = *o.port;
     }
@@ -80,7 +108,12 @@ std::string usage() {
            "                          (default: listen on 127.0.0.1:1883 only)\n"
            "  --test-config           with -c: check the file, print the result, exit\n"
            "                          (0 when valid, 1 otherwise); never listens\n"
-           "  --port N                port of the first listener (0 = ephemeral)\n"
+           "  -d, --daemon            run in the background once listening (mosquitto's -d)\n"
+           "  -p PORT                 listen on PORT on the loopback interface instead of\n"
+           "                          1883; up to 10 times; ignored when the file defines\n"
+           "                          listeners (as in mosquitto 2.0)\n"
+           "  --port N                port of the first listener (0 = ephemeral), also when\n"
+           "                          the file defines listeners\n"
            "  --bind ADDR             address of the first listener\n"
            "  --threads N             worker threads (default: hardware threads)\n"
            "  --port-file FILE        write the bound port to FILE once listening\n"
@@ -112,16 +145,21 @@ command_line parse_command_line(std::span<const std::string_view> args,
             result.message = usage();
             return result;
         }
-        if (arg == "--verbose" || arg == "-v" || arg == "--test-config") {
+        if (arg == "--verbose" || arg == "-v" || arg == "--test-config" || arg == "-d" ||
+            arg == "--daemon") {
             if (inline_value) {
                 return fail(fmt::format("option '{}' takes no value", arg));
             }
-            (arg == "--test-config" ? test_config : result.verbose) = true;
+            if (arg == "-d" || arg == "--daemon") {
+                o.daemon = true;
+            } else {
+                (arg == "--test-config" ? test_config : result.verbose) = true;
+            }
             continue;
         }
-        const bool known = arg == "--port" || arg == "--bind" || arg == "--threads" ||
-                           arg == "--port-file" || arg == "--max-packet-size" || arg == "-c" ||
-                           arg == "--config-file";
+        const bool known = arg == "--port" || arg == "-p" || arg == "--bind" ||
+                           arg == "--threads" || arg == "--port-file" ||
+                           arg == "--max-packet-size" || arg == "-c" || arg == "--config-file";
         if (!known) {
             return fail(fmt::format("unknown option '{}'", args[i]));
         }
@@ -143,6 +181,15 @@ command_line parse_command_line(std::span<const std::string_view> args,
                                         *config_file, value));
             }
             config_file = std::string(value);
+        } else if (arg == "-p") {
+            const auto port = parse_number<std::uint16_t>(value, 1, 65535);
+            if (!port) {
+                return fail(fmt::format("invalid port '{}' (1..65535)", value));
+            }
+            if (o.mosquitto_ports.size() == max_mosquitto_ports) {
+                return fail(fmt::format("-p may be given at most {} times", max_mosquitto_ports));
+            }
+            o.mosquitto_ports.push_back(*port);
         } else if (arg == "--port") {
             const auto port = parse_number<std::uint16_t>(value, 0, 65535);
             if (!port) {
@@ -195,7 +242,7 @@ command_line parse_command_line(std::span<const std::string_view> args,
     } else {
         config = default_config();
     }
-    apply(o, config);
+    apply(o, config, result.warnings);
     if (test_config) {
         result.exit_code = 0;
         result.message = fmt::format("{}: configuration OK", *config_file);

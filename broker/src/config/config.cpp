@@ -282,7 +282,8 @@ public:
             !c.cafile.empty() || !c.capath.empty() || !c.keyfile.empty() || !c.crlfile.empty() ||
             !c.dhparamfile.empty() || c.require_certificate || c.use_identity_as_username ||
             c.use_subject_as_username || !c.tls_version.empty() || !c.ciphers.empty() ||
-            !c.ciphers_tls13.empty() || !c.tls_policy.empty() || !c.sni_certificates.empty();
+            !c.ciphers_tls13.empty() || !c.tls_policy.empty() || !c.sni_certificates.empty() ||
+            !c.ocsp_responder.empty();
         if (!c.tls() && any_tls_option) {
             error("TLS options are set but certfile (or psk_hint) is not: the listener would be "
                   "plain TCP");
@@ -293,9 +294,21 @@ public:
         if (!c.psk_hint.empty() && cfg_.psk_file.empty()) {
             error("psk_hint is set but no psk_file gives the keys");
         }
-        if ((c.require_certificate || c.use_identity_as_username || c.use_subject_as_username) &&
+        // A PSK listener's identities need no CA (mosquitto refuses cafile there, even).
+        const bool psk_identity = !c.psk_hint.empty() && c.certfile.empty();
+        if ((c.require_certificate ||
+             ((c.use_identity_as_username || c.use_subject_as_username) && !psk_identity)) &&
             c.cafile.empty() && c.capath.empty()) {
             error("client certificates need cafile or capath to be verified against");
+        }
+        if (!c.ocsp_responder.empty() && c.cafile.empty() && c.capath.empty()) {
+            error("ocsp_responder checks client certificates: it needs the cafile or capath "
+                  "they are verified against (OCSP answers are signed by those CAs)");
+        }
+        if (!c.ocsp_responder.empty() && !c.require_certificate && !c.use_identity_as_username &&
+            !c.use_subject_as_username) {
+            error("ocsp_responder checks client certificates, but this listener does not ask "
+                  "for one: set require_certificate true");
         }
         if (!c.tls_policy.empty() &&
             (!c.tls_version.empty() || !c.ciphers.empty() || !c.ciphers_tls13.empty())) {
@@ -497,6 +510,11 @@ private:
             directive{"ciphers_tls1.3", &parser::on_ciphers_tls13},
             directive{"crlfile", &parser::on_crlfile},
             directive{"dhparamfile", &parser::on_dhparamfile},
+            directive{"ocsp_cache_max_age", &parser::on_ocsp_cache_max_age},
+            directive{"ocsp_cache_size", &parser::on_ocsp_cache_size},
+            directive{"ocsp_fail_open", &parser::on_ocsp_fail_open},
+            directive{"ocsp_responder", &parser::on_ocsp_responder},
+            directive{"ocsp_timeout", &parser::on_ocsp_timeout},
             directive{"proxy_protocol", &parser::on_proxy_protocol},
             directive{"psk_file", &parser::on_psk_file},
             directive{"psk_hint", &parser::on_psk_hint},
@@ -522,6 +540,7 @@ private:
             directive{"message_size_limit", &parser::on_message_size_limit},
             directive{"per_listener_settings", &parser::on_per_listener_settings},
             directive{"persistent_client_expiration", &parser::on_persistent_client_expiration},
+            directive{"daemon", &parser::on_daemon},
             directive{"pid_file", &parser::on_pid_file},
             directive{"port", &parser::on_port},
             directive{"protocol", &parser::on_protocol},
@@ -678,6 +697,27 @@ private:
     void on_crlfile(const line& l) {
         set_once(l, target(l).crlfile, text(l, "a file name"), " for this listener");
     }
+    void on_ocsp_responder(const line& l) {
+        const std::string_view url = single(l, "an http:// URL");
+        if (!url.starts_with("http://") || url.size() == 7) {
+            fail(l, fmt::format("ocsp_responder: expected an http://HOST[:PORT][/PATH] URL (OCSP "
+                                "answers are signed, so plain HTTP is what responders serve), "
+                                "got '{}'",
+                                shown(url)));
+        }
+        set_once(l, target(l).ocsp_responder, std::string(url), " for this listener");
+    }
+    void on_ocsp_timeout(const line& l) {
+        target(l).ocsp_timeout = std::chrono::seconds(integer_as<std::uint32_t>(l, 1, 60));
+    }
+    void on_ocsp_fail_open(const line& l) { target(l).ocsp_fail_open = boolean(l); }
+    void on_ocsp_cache_size(const line& l) {
+        target(l).ocsp_cache_size = integer_as<std::size_t>(l, 1, 10'000'000);
+    }
+    void on_ocsp_cache_max_age(const line& l) {
+        target(l).ocsp_cache_max_age =
+            std::chrono::seconds(integer_as<std::uint32_t>(l, 1, 604800));
+    }
     void on_dhparamfile(const line& l) {
         set_once(l, target(l).dhparamfile, text(l, "a file name"), " for this listener");
     }
@@ -829,6 +869,7 @@ private:
         }
         cfg_.per_listener_settings = value;
     }
+    void on_daemon(const line& l) { cfg_.daemon = boolean(l); }
     void on_pid_file(const line& l) { set_once(l, cfg_.pid_file, text(l, "a file name"), ""); }
     void on_user(const line& l) { set_once(l, cfg_.user, text(l, "a user name"), ""); }
     void on_worker_threads(const line& l) {

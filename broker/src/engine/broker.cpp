@@ -210,7 +210,9 @@ net::tls_server_options tls_options_of(const listener_config& l, const broker_co
     // A certificate identity as username asks for a certificate even without
     // require_certificate; a client that sends none is refused at CONNECT (0x86), not
     // mid-handshake.
-    o.request_certificate = l.use_identity_as_username || l.use_subject_as_username;
+    // A PSK-only listener has no certificates to ask for: the PSK identity is the username.
+    o.request_certificate =
+        (l.use_identity_as_username || l.use_subject_as_username) && !l.certfile.empty();
     o.tls_version = l.tls_version;
     o.ciphers = l.ciphers;
     o.ciphers_tls13 = l.ciphers_tls13;
@@ -266,6 +268,29 @@ shared_state::shared_state(broker_config c, broker_services services)
       max_packet_size(effective_max_packet_size(config)) {
     for (const auto& [group, strategy] : config.group_strategies) {
         subscriptions.set_group_strategy(group, strategy);
+    }
+    // Password hashing (and later other slow checks) runs here, not on the workers: a couple
+    // of threads, mostly asleep.
+    blocking_pool = std::make_unique<boost::asio::thread_pool>(
+        std::clamp<std::size_t>(default_thread_count(), 1, 4));
+    for (const auto& l : config.listeners) {
+        std::shared_ptr<net::ocsp_checker> checker;
+        if (!l.ocsp_responder.empty()) {
+            net::ocsp_options o;
+            o.responder_url = l.ocsp_responder;
+            o.timeout = l.ocsp_timeout;
+            o.cache_entries = l.ocsp_cache_size;
+            o.cache_max_age = l.ocsp_cache_max_age;
+            o.cafile = l.cafile;
+            o.capath = l.capath;
+            o.clock = &clock;
+            auto [made, error] = net::ocsp_checker::create(std::move(o));
+            if (!made) {
+                throw std::runtime_error(fmt::format("{}: {}", l.origin, error));
+            }
+            checker = std::move(made);
+        }
+        ocsp_checkers.push_back(std::move(checker));
     }
     if (services.authenticator != nullptr) {
         // Not owned: the caller keeps it alive (services.hpp).
@@ -829,6 +854,9 @@ int broker::run() {
     for (auto& t : threads) {
         t.join();
     }
+    // Jobs still queued (a password being hashed for a client that is gone) are dropped.
+    self.state.blocking_pool->stop();
+    self.state.blocking_pool->join();
     log(log_level::info, "stopped");
     return 0;
 }

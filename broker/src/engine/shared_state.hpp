@@ -12,10 +12,12 @@
 #include <tern/broker/services.hpp>
 #include <tern/broker/stats.hpp>
 #include <tern/core/clock.hpp>
+#include <tern/net/ocsp.hpp>
 #include <tern/protocol/packets.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/container/small_vector.hpp>
 
 #include <atomic>
@@ -185,6 +187,12 @@ struct shared_state {
     std::shared_ptr<const auth::authenticator> authenticator;
     /// True when the configuration's files are the rules (SIGHUP reloads them).
     bool authenticator_from_config = false;
+    /// Per listener (indexed like config.listeners): its OCSP checker, null without
+    /// `ocsp_responder`. Thread-safe objects; the vector is immutable while workers run.
+    std::vector<std::shared_ptr<net::ocsp_checker>> ocsp_checkers;
+    /// Work too slow for a worker's thread (PBKDF2 password checks): the job posts its answer
+    /// back to the worker. Thread-safe (post); stopped after the workers have finished.
+    std::unique_ptr<boost::asio::thread_pool> blocking_pool;
     std::atomic<std::uint64_t> next_key{1};
     std::atomic<std::size_t> connection_count{0};
     /// Random per broker run, so assigned client identifiers differ between runs.

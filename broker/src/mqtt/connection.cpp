@@ -125,7 +125,7 @@ void connection::read_and_handle(boost::system::error_code ec) {
     // it queued locally is written now.
     flush_outbox(owner_);
     flush_writes(owner_);
-    if (closing_ || (connect_received_ && !connected_)) {
+    if (closing_ || pending_connect_ || (connect_received_ && !connected_)) {
         return; // attach() resumes reading
     }
     if (queued_bytes_ > backlog_high_watermark) {
@@ -162,8 +162,8 @@ void connection::resume_reading() {
 void connection::consume(std::span<const std::uint8_t>& input) {
     auto& packet = owner_.packet_scratch;
     while (!closing_ && !input.empty()) {
-        if (connect_received_ && !connected_) {
-            return; // the session is on its way; the rest waits in `input`
+        if (pending_connect_ || (connect_received_ && !connected_)) {
+            return; // CONNECT is being checked or its session is on its way; the rest waits
         }
         // The in-place form: each packet is decoded into `packet`, never moved.
         if (auto err = decoder_.next(input, packet)) {
@@ -332,6 +332,10 @@ void connection::check_deadline(steady::time_point now) {
     }
     if (closing_) {
         log(log_level::info, "{}: peer did not read its last packets in time", describe());
+        close();
+    } else if (pending_connect_) {
+        log(log_level::info, "{}: the checks of its CONNECT took longer than {} ms, closing", peer_,
+            state_.config.connect_timeout.count());
         close();
     } else if (!connected_) {
         log(log_level::info, "{}: no CONNECT within {} ms, closing", peer_,

@@ -7,6 +7,7 @@
 #include <tern/broker/message.hpp>
 
 #include <tern/auth/authenticator.hpp>
+#include <tern/net/ocsp.hpp>
 #include <tern/net/transport.hpp>
 #include <tern/protocol/decoder.hpp>
 #include <tern/protocol/packets.hpp>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -147,9 +149,30 @@ private:
     void on_publish(protocol::publish& p, const std::shared_ptr<const std::uint8_t[]>& s);
     // on_connect's steps: each refuses the CONNECT itself and returns false to stop.
     bool within_connection_limits();
-    /// Certificate identities, enhanced authentication, allow_anonymous (the authenticator
-    /// seam of the access-control issue plugs in here).
-    bool authenticate(const protocol::connect& c);
+    /// Enhanced authentication (refused), the User Name or the certificate/PSK identity that
+    /// replaces it, the Password: fills identity_ and password_.
+    bool take_identity(const protocol::connect& c);
+    /// Starts the checks that answer later — the OCSP status of the client certificate, a
+    /// password hash on the blocking pool — and returns true when it did (the CONNECT waits in
+    /// pending_connect_ and nothing more is read); false when the verdict can be had now.
+    bool start_deferred_checks(const protocol::connect& c,
+                               const std::shared_ptr<const std::uint8_t[]>& storage);
+    /// One deferred check has reported back (on this worker, from a completion handler): once
+    /// all have, decides.
+    void deferred_check_done();
+    /// Every deferred check has answered: the CONNECT is refused or goes on.
+    void decide_deferred_connect();
+    /// Runs authenticate(identity_, password_) on the broker's blocking pool and calls `then`
+    /// back on this worker with the verdict (nullopt when the authenticator threw).
+    void authenticate_off_worker(std::function<void(std::optional<auth::verdict>)> then);
+    /// Refuses the CONNECT when the authenticator's verdict says so.
+    bool accept_verdict(const auth::verdict& v, const protocol::connect& c);
+    /// Refuses the CONNECT when the OCSP answer (and ocsp_fail_open) says so.
+    bool accept_ocsp(const net::ocsp_result& r);
+    /// The rest of CONNECT once the client is authenticated: client id, keep-alive, will,
+    /// limits, then the session.
+    void accept_connect(const protocol::connect& c,
+                        const std::shared_ptr<const std::uint8_t[]>& storage);
     bool assign_client_id(const protocol::connect& c);
     bool negotiate_keep_alive(const protocol::connect& c);
     bool check_will(const protocol::connect& c);
@@ -241,6 +264,16 @@ private:
     auth::client_identity identity_;
     /// The CONNECT Password, kept so a reload can check the client again.
     std::optional<std::string> password_;
+    /// A CONNECT whose checks answer later (start_deferred_checks): the packet (its views
+    /// point into `storage`) and what has come back so far. Null otherwise.
+    struct pending_connect {
+        protocol::connect packet;
+        std::shared_ptr<const std::uint8_t[]> storage;
+        int outstanding = 0;
+        std::optional<auth::verdict> verdict;
+        std::optional<net::ocsp_result> ocsp;
+    };
+    std::unique_ptr<pending_connect> pending_connect_;
 
     bool assigned_id_ = false;
     std::uint16_t keep_alive_ = 0;

@@ -21,8 +21,21 @@ void connection::on_connect(const mqtt::connect& c,
     version_ = c.version;
     // Each step refuses the CONNECT itself (CONNACK with its reason, then close) and returns
     // false when the client may not go on.
-    if (!within_connection_limits() || !authenticate(c) || !assign_client_id(c) ||
-        !negotiate_keep_alive(c) || !check_will(c)) {
+    if (!within_connection_limits() || !take_identity(c)) {
+        return;
+    }
+    if (start_deferred_checks(c, storage)) {
+        return; // deferred_check_done() carries on
+    }
+    if (!accept_verdict(owner_.authenticator->authenticate(identity_, c.password), c)) {
+        return;
+    }
+    accept_connect(c, storage);
+}
+
+void connection::accept_connect(const mqtt::connect& c,
+                                const std::shared_ptr<const std::uint8_t[]>& storage) {
+    if (!assign_client_id(c) || !negotiate_keep_alive(c) || !check_will(c)) {
         return;
     }
     connect_received_ = true;
@@ -54,7 +67,7 @@ bool connection::within_connection_limits() {
     return true;
 }
 
-bool connection::authenticate(const mqtt::connect& c) {
+bool connection::take_identity(const mqtt::connect& c) {
     if (v5() && c.props.authentication_method) {
         // Enhanced authentication: no method is implemented yet [MQTT-4.12.0-1].
         refuse_connect(mqtt::reason_code::bad_authentication_method,
@@ -80,7 +93,10 @@ bool connection::authenticate(const mqtt::connect& c) {
         }
         if (identity.empty()) {
             refuse_connect(mqtt::reason_code::bad_user_name_or_password,
-                           "no certificate identity to use as username");
+                           fmt::format("no certificate identity to use as username (client "
+                                       "'{}', user '{}', listener {})",
+                                       c.client_id, identity_.username.value_or("-"),
+                                       listener_.origin));
             return false;
         }
         identity_.username = std::move(identity);
@@ -89,15 +105,124 @@ bool connection::authenticate(const mqtt::connect& c) {
     if (c.password) {
         password_ = std::string(*c.password);
     }
-    const auto verdict = owner_.authenticator->authenticate(identity_, c.password);
-    if (!verdict.allowed()) {
-        refuse_connect(verdict.reason,
-                       fmt::format("{} (client '{}', user '{}', listener {})", verdict.why,
-                                   c.client_id, identity_.username.value_or("-"),
-                                   listener_.origin));
+    return true;
+}
+
+bool connection::accept_verdict(const auth::verdict& v, const mqtt::connect& c) {
+    if (v.allowed()) {
+        return true;
+    }
+    refuse_connect(v.reason,
+                   fmt::format("{} (client '{}', user '{}', listener {})", v.why, c.client_id,
+                               identity_.username.value_or("-"), listener_.origin));
+    return false;
+}
+
+bool connection::start_deferred_checks(const mqtt::connect& c,
+                                       const std::shared_ptr<const std::uint8_t[]>& storage) {
+    const auto& peer = transport_->peer();
+    const auto& checker = state_.ocsp_checkers[listener_index_];
+    const bool ocsp = checker && peer.certificate;
+    const bool costly = owner_.authenticator->authenticate_is_costly(identity_, c.password);
+    if (!ocsp && !costly) {
         return false;
     }
+    pending_connect_ = std::make_unique<pending_connect>();
+    auto& p = *pending_connect_;
+    p.packet = c;
+    p.storage = storage;
+    p.outstanding = (ocsp ? 1 : 0) + (costly ? 1 : 0);
+    if (ocsp) {
+        if (peer.certificate->ocsp_cert_id.empty()) {
+            // Its issuer was not in the verified chain: nothing to ask about.
+            p.ocsp = net::ocsp_result{net::ocsp_status::unknown,
+                                      "the issuer of the certificate is not known", false};
+            --p.outstanding;
+        } else {
+            checker->async_check(owner_.ctx.get_executor(), peer.certificate->ocsp_cert_id,
+                                 [self = shared_from_this()](net::ocsp_result r) {
+                                     self->pending_connect_->ocsp = std::move(r);
+                                     self->deferred_check_done();
+                                 });
+        }
+    }
+    if (costly) {
+        // PBKDF2 (tens of microseconds at mosquitto_passwd's default, up to half a second at
+        // the iteration cap) runs on the blocking pool: the worker's other clients carry on.
+        // The job holds the connection (so identity_.peer stays valid) and posts the verdict
+        // back to the worker; it reads only immutable copies.
+        authenticate_off_worker([this](std::optional<auth::verdict> v) {
+            pending_connect_->verdict =
+                v ? std::move(*v)
+                  : auth::verdict::deny(mqtt::reason_code::unspecified_error,
+                                        "the password could not be checked");
+            deferred_check_done();
+        });
+    } else {
+        p.verdict = owner_.authenticator->authenticate(identity_, c.password);
+    }
+    if (p.outstanding == 0) {
+        decide_deferred_connect(); // the OCSP check was decided without asking
+    }
     return true;
+}
+
+void connection::deferred_check_done() {
+    if (--pending_connect_->outstanding > 0) {
+        return;
+    }
+    try {
+        decide_deferred_connect();
+    } catch (const std::exception& e) {
+        fail_unexpected(e.what());
+    }
+    // As at the end of a read: what the CONNECT routed (a taken-over session's will) and
+    // queued (CONNACK) goes out now.
+    flush_outbox(owner_);
+    flush_writes(owner_);
+}
+
+void connection::decide_deferred_connect() {
+    const auto done = std::move(pending_connect_);
+    if (closing_) {
+        return; // the client went away (or timed out) while it was checked
+    }
+    if ((done->ocsp && !accept_ocsp(*done->ocsp)) ||
+        !accept_verdict(*done->verdict, done->packet)) {
+        return;
+    }
+    accept_connect(done->packet, done->storage);
+}
+
+bool connection::accept_ocsp(const net::ocsp_result& r) {
+    const auto& cert = *transport_->peer().certificate;
+    const auto who = fmt::format("certificate '{}' serial {} (client '{}', listener {})",
+                                 cert.subject, cert.serial, identity_.client_id, listener_.origin);
+    switch (r.status) {
+    case net::ocsp_status::good:
+        log(log_level::debug, "{}: OCSP: {} is good{}", peer_, who,
+            r.from_cache ? " (cached)" : "");
+        return true;
+    case net::ocsp_status::revoked:
+        refuse_connect(mqtt::reason_code::not_authorized,
+                       fmt::format("OCSP: {} is revoked: {}", who, r.detail));
+        return false;
+    case net::ocsp_status::unknown:
+    case net::ocsp_status::unreachable:
+        break;
+    }
+    const auto status = net::to_string(r.status);
+    if (listener_.ocsp_fail_open) {
+        log(log_level::warn, "{}: OCSP: {} is {} ({}); accepted (ocsp_fail_open)", peer_, who,
+            status, r.detail);
+        return true;
+    }
+    // Unreachable is the responder's trouble, not the client's: Server unavailable (3.1.1
+    // return code 3) tells a device to try again later rather than that it is unwelcome.
+    refuse_connect(r.status == net::ocsp_status::unknown ? mqtt::reason_code::not_authorized
+                                                         : mqtt::reason_code::server_unavailable,
+                   fmt::format("OCSP: {} is {}: {}", who, status, r.detail));
+    return false;
 }
 
 bool connection::assign_client_id(const mqtt::connect& c) {
@@ -270,14 +395,46 @@ void connection::recheck_credentials() {
     if (!connected_ || closing_) {
         return;
     }
-    const auto verdict = owner_.authenticator->authenticate(identity_, password_);
-    if (!verdict.allowed()) {
+    const auto judge = [this](const auth::verdict& v) {
+        if (v.allowed() || !connected_ || closing_) {
+            return;
+        }
         log(log_level::info,
-            "{}: client '{}' disconnected: {} after the access files were "
-            "reloaded",
-            peer_, client_id_, verdict.why);
-        disconnect_with(mqtt::reason_code::not_authorized, verdict.why);
+            "{}: client '{}' disconnected: {} after the access files were reloaded", peer_,
+            client_id_, v.why);
+        disconnect_with(mqtt::reason_code::not_authorized, v.why);
+    };
+    if (!owner_.authenticator->authenticate_is_costly(identity_, password_)) {
+        judge(owner_.authenticator->authenticate(identity_, password_));
+        return;
     }
+    // A reload re-hashes every connected client's password: on the pool, or ten thousand
+    // PBKDF2 derivations would stall the worker for a second.
+    authenticate_off_worker([judge](std::optional<auth::verdict> v) {
+        if (v) {
+            judge(*v); // a failure to hash is not a verdict: the client stays
+        }
+    });
+}
+
+void connection::authenticate_off_worker(std::function<void(std::optional<auth::verdict>)> then) {
+    // The job holds the connection (so identity_.peer stays valid) and reads only copies and
+    // the immutable rules; the answer is handled back on this worker.
+    asio::post(*state_.blocking_pool, [self = shared_from_this(), rules = owner_.authenticator,
+                                       who = identity_, password = password_,
+                                       then = std::move(then)]() mutable {
+        std::optional<auth::verdict> v;
+        try {
+            v = rules->authenticate(who, password);
+        } catch (const std::exception& e) {
+            log(log_level::error, "authenticating client '{}' failed: {}", who.client_id, e.what());
+        }
+        auto& ctx = self->owner_.ctx;
+        asio::post(ctx, [self = std::move(self), v = std::move(v), then = std::move(then)] {
+            then(v);
+            flush_writes(self->owner_);
+        });
+    });
 }
 
 } // namespace tern::broker

@@ -993,6 +993,12 @@ TEST_CASE("command-line usage errors exit 2", "[config][cli]") {
         {{"--max-packet-size", "100"}, "invalid maximum packet size '100' (128..268435460)"},
         {{"--no-such-option"}, "unknown option '--no-such-option'"},
         {{"-x"}, "unknown option '-x'"},
+        {{"-p", "0"}, "invalid port '0' (1..65535)"},
+        {{"-p"}, "option '-p' needs a value"},
+        {{"-p", "1",  "-p", "2",  "-p", "3",  "-p", "4",  "-p", "5",  "-p",
+          "6",  "-p", "7",  "-p", "8",  "-p", "9",  "-p", "10", "-p", "11"},
+         "-p may be given at most 10 times"},
+        {{"--daemon=yes"}, "option '--daemon' takes no value"},
     };
     for (const auto& [args, message] : cases) {
         CAPTURE(args);
@@ -1001,6 +1007,17 @@ TEST_CASE("command-line usage errors exit 2", "[config][cli]") {
         CHECK(cl.exit_code == 2);
         CHECK(cl.message == "tern: " + message + "\nTry 'tern --help'.");
     }
+    // mosquitto's -p: loopback listeners replacing local only mode's, in order.
+    const auto ports = run_cli({"-p", "1884", "-p", "1885", "-d"});
+    REQUIRE(ports.config);
+    REQUIRE(ports.config->listeners.size() == 2);
+    CHECK(ports.config->listeners[0].port == 1884);
+    CHECK(ports.config->listeners[1].port == 1885);
+    CHECK(ports.config->listeners[1].bind_address == "127.0.0.1");
+    CHECK(ports.config->allow_anonymous);
+    CHECK(ports.config->daemon);
+    CHECK(ports.warnings.empty());
+
     const auto help = run_cli({"--port", "1", "--help"});
     CHECK_FALSE(help.config);
     CHECK(help.exit_code == 0);

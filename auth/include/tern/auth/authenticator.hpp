@@ -63,6 +63,18 @@ public:
     virtual verdict authenticate(const client_identity& who,
                                  std::optional<std::string_view> password) const = 0;
 
+    /// Whether authenticate(who, password) costs enough (a deliberately slow key derivation,
+    /// later a remote call) that the broker should run it on its blocking pool rather than on
+    /// the connection's worker, whose other clients would wait meanwhile. Must itself be
+    /// cheap. The broker then calls authenticate() from a pool thread, so the thread contract
+    /// above (thread-safe, no shared mutable state) is what makes that safe.
+    virtual bool authenticate_is_costly(const client_identity& who,
+                                        std::optional<std::string_view> password) const noexcept {
+        (void)who;
+        (void)password;
+        return false;
+    }
+
     /// May `who` (authenticated before) do `what` with `topic`? A topic name for publish, a
     /// topic filter for subscribe. False: the broker refuses that one action with Not
     /// authorized and keeps the connection (as mosquitto does).

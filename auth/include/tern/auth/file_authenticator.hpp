@@ -57,6 +57,11 @@ public:
 
     verdict authenticate(const client_identity& who,
                          std::optional<std::string_view> password) const override;
+    /// True when the password is checked against a `$7$` entry (PBKDF2, 101 iterations by
+    /// default: ~60 µs, up to max_pbkdf2_iterations) or against the dummy entry an unknown
+    /// user pays for; a `$6$` entry is one SHA-512 and is checked inline.
+    bool authenticate_is_costly(const client_identity& who,
+                                std::optional<std::string_view> password) const noexcept override;
     bool authorize(const client_identity& who, access what, std::string_view topic) const override;
     bool checks_delivery() const noexcept override { return any_acl_; }
 

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <tern/broker/config.hpp>
 
@@ -24,6 +25,9 @@ struct command_line {
     std::optional<broker_config> config; ///< set when the broker should run
     std::string config_file;             ///< the `-c` file; empty: built-in default
     bool verbose = false;                ///< --verbose: debug logging on top of the file's
+    /// Options that were accepted but do nothing here, for main() to log once logging is up
+    /// (mosquitto's `-p` when the file defines listeners).
+    std::vector<std::string> warnings;
     /// When !config: 0 for --help and a configuration that passed --test-config (message on
     /// stdout); 1 for a bad configuration file; 2 for a usage error (message on stderr).
     int exit_code = 0;
@@ -33,7 +37,10 @@ struct command_line {
 
 /// Parses `args` (without the program name) and, with `-c`, loads the configuration file.
 /// Precedence: built-in default or file < command line: `--port`/`--bind` replace the first
-/// listener's port/address (creating a listener when there is none), `--threads` sets
+/// listener's port/address (creating a listener when there is none), `-p PORT` (mosquitto's,
+/// up to 10 times) replaces local only mode's loopback listener with one loopback listener per
+/// port and is ignored with a warning when the file defines listeners (as mosquitto 2.0 does),
+/// `-d`/`--daemon` sets daemon, `--threads` sets
 /// worker_threads, `--max-packet-size` sets max_packet_size (and caps
 /// max_connect_packet_size), `--port-file` sets port_file.
 /// Errors: unknown options, missing or malformed values, a repeated `-c`, and `--test-config`

@@ -56,6 +56,17 @@ struct listener_config {
     std::string ciphers;       ///< TLS <= 1.2 cipher list
     std::string ciphers_tls13; ///< `ciphers_tls1.3`
     std::string psk_hint;      ///< enables TLS-PSK with the keys of `psk_file`
+    /// Tern: `ocsp_responder URL` (http://HOST[:PORT][/PATH]) — every verified client
+    /// certificate is also checked against this OCSP responder at CONNECT, before the client
+    /// is accepted; empty: no OCSP. The answers are cached (`ocsp_cache_size` certificates,
+    /// each for min(nextUpdate, `ocsp_cache_max_age`)); `ocsp_timeout` bounds one exchange;
+    /// `ocsp_fail_open true` accepts clients whose status cannot be learnt (no answer, an
+    /// answer that does not verify, "unknown"), which are refused by default.
+    std::string ocsp_responder;
+    std::chrono::seconds ocsp_timeout{2};
+    bool ocsp_fail_open = false;
+    std::size_t ocsp_cache_size = 10000;
+    std::chrono::seconds ocsp_cache_max_age{3600};
     /// Tern: `tls_policy NAME` pins versions and ciphers (AWS IoT Core's policy names).
     std::string tls_policy;
     /// Tern: `sni_certificate HOST CERTFILE KEYFILE`, a certificate per server name.
@@ -142,6 +153,9 @@ struct broker_config {
     std::chrono::seconds sys_interval{10};
     logging_config logging;
 
+    /// `daemon` (or `-d`): detach from the terminal once listening. The starting process
+    /// exits 0 when the broker listens, or 1 with its error on stderr when it cannot start.
+    bool daemon = false;
     /// `pid_file`: written with the broker's process id once listening, removed at exit.
     std::string pid_file;
     /// `user`: accepted for compatibility; tern does not change user yet (logged at start-up).
