@@ -36,6 +36,10 @@ std::vector<std::string> not_yet_enforced(const broker_config& config) {
         warnings.emplace_back("log_dest topic is not served yet: no log messages are published "
                               "on $SYS/broker/log/#");
     }
+    if (!config.set_tcp_nodelay) {
+        warnings.emplace_back("set_tcp_nodelay false is not applied: tern always sends small "
+                              "packets at once (TCP_NODELAY), as mosquitto does with true");
+    }
     if (!config.user.empty()) {
         warnings.push_back(fmt::format("user {}: tern does not change user yet; it keeps "
                                        "running as uid {}",

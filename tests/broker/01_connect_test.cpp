@@ -50,10 +50,93 @@ TEST_CASE("v5 empty client id: CONNACK assigns one, feature flags are consistent
         }
     }
     CHECK(ack->props.count(0x24) == 0);   // Maximum QoS absent: QoS 2 supported
-    REQUIRE(ack->props.count(0x22) == 1); // Topic Alias Maximum: Mosquitto 10, tern 64
-    CHECK(ack->props.at(0x22) == (against_mosquitto() ? hex("00 0a") : hex("00 40")));
+    REQUIRE(ack->props.count(0x22) == 1); // Topic Alias Maximum: max_topic_alias, 10
+    CHECK(ack->props.at(0x22) == hex("00 0a"));
+    // Receive Maximum = max_inflight_messages (20); no Maximum Packet Size without a limit.
+    REQUIRE(ack->props.count(0x21) == 1);
+    CHECK(ack->props.at(0x21) == hex("00 14"));
+    CHECK(ack->props.count(0x27) == 0);
+    // mosquitto's assigned id form: "auto-" and an upper-case UUID.
+    const auto& assigned = ack->props.at(0x12);
+    const std::string id(assigned.begin() + 2, assigned.end());
+    CAPTURE(id);
+    REQUIRE(id.size() == 41);
+    CHECK(id.starts_with("auto-"));
+    for (const std::size_t dash : {13U, 18U, 23U, 28U}) {
+        CHECK(id[dash] == '-');
+    }
     // The assigned id names a working session.
     CHECK(c.subscribe("a", 1) == std::vector<std::uint8_t>{1});
+}
+
+TEST_CASE("v5 CONNACK announces the configured limits as Mosquitto does", "[broker][connect][v5]") {
+    broker_settings settings;
+    settings.extra_config = {"max_inflight_messages 5", "max_packet_size 1000", "max_topic_alias 0",
+                             "retain_available false"};
+    broker_process broker(settings);
+    raw_client c(broker.port(), 5);
+    const auto ack = c.connect("limits");
+    REQUIRE(ack);
+    CHECK(ack->reason == 0x00);
+    CHECK(ack->props.count(0x22) == 0); // max_topic_alias 0: no aliases, none announced
+    REQUIRE(ack->props.count(0x21) == 1);
+    CHECK(ack->props.at(0x21) == hex("00 05"));
+    REQUIRE(ack->props.count(0x27) == 1);
+    CHECK(ack->props.at(0x27) == hex("00 00 03 e8"));
+    REQUIRE(ack->props.count(0x25) == 1);
+    CHECK(ack->props.at(0x25) == hex("00"));
+    // An alias when none are allowed is Topic Alias invalid [MQTT-3.3.2-9].
+    property_writer alias;
+    alias.u16(0x23, 1);
+    REQUIRE(c.publish("t", "x", 0, false, 0, false, alias.bytes()));
+    const auto d = c.expect(pkt_disconnect);
+    REQUIRE(d);
+    CHECK(disconnect_reason(*d) == std::uint8_t{0x94});
+    CHECK(c.wait_closed());
+}
+
+TEST_CASE("MQTT 3.1: an empty client id gets return code 2; no session present flag",
+          "[broker][connect][v3.1]") {
+    broker_process broker;
+    for (const bool clean : {true, false}) {
+        CAPTURE(clean);
+        raw_socket s(broker.port());
+        REQUIRE(s.send(connect_packet(3, "", clean)));
+        const auto packet = s.read_packet();
+        REQUIRE(packet);
+        CHECK(*packet == hex("20 02 00 02"));
+        CHECK(s.wait_closed());
+    }
+    // A 3.1 client resuming its session: the byte a 3.1.1 broker sets is reserved in 3.1.
+    for (int i = 0; i < 2; ++i) {
+        raw_socket s(broker.port());
+        REQUIRE(s.send(connect_packet(3, "v31-persistent", false)));
+        const auto packet = s.read_packet();
+        REQUIRE(packet);
+        CHECK(*packet == hex("20 02 00 00"));
+        REQUIRE(s.send(hex("e0 00")));
+        CHECK(s.wait_closed());
+    }
+}
+
+TEST_CASE("allow_zero_length_clientid false refuses a client without an id", "[broker][connect]") {
+    broker_settings settings;
+    settings.extra_config = {"allow_zero_length_clientid false"};
+    broker_process broker(settings);
+    raw_socket s4(broker.port());
+    REQUIRE(s4.send(connect_packet(4, "", true)));
+    const auto r4 = s4.read_packet();
+    REQUIRE(r4);
+    CHECK(*r4 == hex("20 02 00 02"));
+    raw_client c5(broker.port(), 5);
+    const auto r5 = c5.connect("");
+    REQUIRE(r5);
+    CHECK(int{r5->reason} == 0x80); // mosquitto's choice; the spec allows 0x85
+    // An id of its own is fine.
+    raw_client named(broker.port(), 4);
+    const auto ok = named.connect("named");
+    REQUIRE(ok);
+    CHECK(ok->reason == 0);
 }
 
 TEST_CASE("3.1.1 empty client id with clean session 0 gets return code 2",

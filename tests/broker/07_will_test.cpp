@@ -37,6 +37,41 @@ TEST_CASE("the will is published when the connection drops without DISCONNECT",
     CHECK(m->qos == 1);
 }
 
+TEST_CASE("3.1.1 takeover: the old connection's will goes out only when its session ends",
+          "[broker][will][takeover]") {
+    // Mosquitto 2.0 (handle_connect.c): the replaced connection's will is published when the
+    // old session was a clean one or the new connection starts clean; a session that carries
+    // on drops it.
+    broker_process broker;
+    mqtt_client watcher("takeover-watcher");
+    REQUIRE(watcher.connect(broker.port()) == 0);
+    REQUIRE(watcher.subscribe("wills/#", 1) == 1);
+    struct step {
+        bool old_clean;
+        bool new_clean;
+        bool will_expected;
+    };
+    for (const step st : {step{false, false, false}, step{false, true, true},
+                          step{true, false, true}, step{true, true, true}}) {
+        CAPTURE(st.old_clean, st.new_clean);
+        const std::string id =
+            std::string("takeover-") + (st.old_clean ? "c" : "p") + (st.new_clean ? "c" : "p");
+        mqtt_client old_connection(id, MQTT_PROTOCOL_V311, st.old_clean);
+        old_connection.set_will("wills/" + id, "old", 1, false);
+        REQUIRE(old_connection.connect(broker.port()) == 0);
+        mqtt_client new_connection(id, MQTT_PROTOCOL_V311, st.new_clean);
+        REQUIRE(new_connection.connect(broker.port()) == 0);
+        if (st.will_expected) {
+            const auto m = watcher.next_message();
+            REQUIRE(m);
+            CHECK(m->topic == "wills/" + id);
+        } else {
+            CHECK(watcher.no_message_within(500ms));
+        }
+        new_connection.disconnect();
+    }
+}
+
 TEST_CASE("a normal DISCONNECT discards the will", "[broker][will][MQTT-3.1.2-10]") {
     broker_process broker;
     const int version = GENERATE(MQTT_PROTOCOL_V311, MQTT_PROTOCOL_V5);

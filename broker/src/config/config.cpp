@@ -137,18 +137,14 @@ constexpr std::array unsupported_directives{
     unsupported_directive{"tls_engine_kpass_sha1", tls_hint},
     // Other general and listener options.
     unsupported_directive{"allow_duplicate_messages", ""},
-    unsupported_directive{"allow_zero_length_clientid", ""},
-    unsupported_directive{"auto_id_prefix", ""},
     unsupported_directive{"http_dir",
                           " (tern serves MQTT over WebSocket on any path, and no files)"},
     unsupported_directive{"max_inflight_bytes", ""},
     unsupported_directive{"max_qos", ""},
-    unsupported_directive{"max_topic_alias", ""},
     unsupported_directive{"memory_limit", ""},
     unsupported_directive{"mount_point", ""},
     unsupported_directive{"queue_qos0_messages", ""},
     unsupported_directive{"retry_interval", ""},
-    unsupported_directive{"set_tcp_nodelay", ""},
     unsupported_directive{"store_clean_interval", ""},
     unsupported_directive{"upgrade_outgoing_qos", ""},
     unsupported_directive{"websockets_log_level", ""},
@@ -536,6 +532,10 @@ private:
             directive{"max_keepalive", &parser::on_max_keepalive},
             directive{"max_packet_size", &parser::on_max_packet_size},
             directive{"max_queued_bytes", &parser::on_max_queued_bytes},
+            directive{"max_topic_alias", &parser::on_max_topic_alias},
+            directive{"allow_zero_length_clientid", &parser::on_allow_zero_length_clientid},
+            directive{"auto_id_prefix", &parser::on_auto_id_prefix},
+            directive{"set_tcp_nodelay", &parser::on_set_tcp_nodelay},
             directive{"max_queued_messages", &parser::on_max_queued_messages},
             directive{"message_size_limit", &parser::on_message_size_limit},
             directive{"per_listener_settings", &parser::on_per_listener_settings},
@@ -868,6 +868,21 @@ private:
                     "password_file and acl_file");
         }
         cfg_.per_listener_settings = value;
+    }
+    void on_allow_zero_length_clientid(const line& l) {
+        cfg_.allow_zero_length_clientid = boolean(l);
+    }
+    void on_auto_id_prefix(const line& l) {
+        // mosquitto allows up to 50 characters; the id must stay a valid MQTT string.
+        const std::string_view prefix = single(l, "a prefix");
+        if (prefix.size() > 50) {
+            fail(l, fmt::format("auto_id_prefix: at most 50 characters, got {}", prefix.size()));
+        }
+        cfg_.auto_id_prefix = std::string(prefix);
+    }
+    void on_set_tcp_nodelay(const line& l) { cfg_.set_tcp_nodelay = boolean(l); }
+    void on_max_topic_alias(const line& l) {
+        target(l).max_topic_alias = integer_as<std::uint16_t>(l, 0, 65535);
     }
     void on_daemon(const line& l) { cfg_.daemon = boolean(l); }
     void on_pid_file(const line& l) { set_once(l, cfg_.pid_file, text(l, "a file name"), ""); }

@@ -27,7 +27,7 @@ void receive_session(worker& w, std::unique_ptr<session> sp, const handover_requ
         const auto next = p->second;
         w.pending_handover.erase(p);
         if (waiting) {
-            waiting->take_over();
+            waiting->take_over(!next.clean_start && s.expiry_interval != 0);
         }
         handle_handover(w, next);
     } else if (waiting && !waiting->closing()) {
@@ -67,7 +67,7 @@ void handle_handover(worker& w, const handover_request& req) {
     }
     session& s = *it->second;
     if (s.sink != nullptr) {
-        s.sink->take_over(); // detaches the session
+        s.sink->take_over(!req.clean_start && s.expiry_interval != 0); // detaches it
         s.offline_since = w.state.clock.now();
     }
     // [MQTT-3.1.3-9]: a delayed will is not sent when a new connection resumes the session.

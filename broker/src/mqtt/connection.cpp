@@ -452,12 +452,15 @@ void connection::disconnect_with(mqtt::reason_code reason, std::string_view why)
     }
 }
 
-void connection::take_over() {
+void connection::take_over(bool session_continues) {
     log(log_level::info, "{}: taken over by a new connection with the same client id", describe());
     if (session_ != nullptr) {
-        if (will_ && !will_discarded_ && will_delay_ == 0) {
-            // The old connection ends without DISCONNECT: its will goes out, unless it is
-            // delayed, in which case the resumed session cancels it [MQTT-3.1.3-9].
+        // MQTT 5: the old connection ends without DISCONNECT, so its will goes out, unless it
+        // is delayed, in which case the resumed session cancels it [MQTT-3.1.3-9]. 3.1.1 and
+        // 3.1, as mosquitto 2.0 (handle_connect.c): only when the session ends with the old
+        // connection; a session the new connection resumes drops the old connection's will.
+        const bool publish = v5() ? will_delay_ == 0 : !session_continues;
+        if (will_ && !will_discarded_ && publish) {
             publish_internal(owner_, will_, session_->handle->key, client_id_);
         }
         session_->sink = nullptr;

@@ -87,7 +87,7 @@ public:
     /// Another connection claimed this client id [MQTT-3.1.4-2]: the will is published (or
     /// dropped when it has a delay: the session continues [MQTT-3.1.3-9]), the session is
     /// detached and v5 gets DISCONNECT 0x8E.
-    void take_over() override;
+    void take_over(bool session_continues) override;
 
     /// The broker is stopping: publishes the will (phase 1, see publish_wills_for_shutdown).
     void publish_will_now();
@@ -174,6 +174,8 @@ private:
     void accept_connect(const protocol::connect& c,
                         const std::shared_ptr<const std::uint8_t[]>& storage);
     bool assign_client_id(const protocol::connect& c);
+    /// A client id for a client that sent none (auto_id_prefix + a unique UUID-shaped id).
+    std::string assigned_client_id() const;
     bool negotiate_keep_alive(const protocol::connect& c);
     bool check_will(const protocol::connect& c);
     void take_client_limits(const protocol::connect& c);
@@ -203,6 +205,9 @@ private:
     void send_retained(const std::vector<retained_request>& retained);
     void on_unsubscribe(const protocol::unsubscribe& u);
     void on_disconnect(const protocol::disconnect& d);
+    /// False (and the connection failed with Protocol error) when an acknowledgement of
+    /// `type` does not fit the message in flight under `packet_id`.
+    bool ack_fits(std::uint16_t packet_id, protocol::packet_type type);
     void on_puback(const protocol::puback& a);
     void on_pubrec(const protocol::pubrec& a);
     void on_pubrel(const protocol::pubrel& a);

@@ -35,8 +35,6 @@ inline constexpr auto close_flush_timeout = 2s;
 /// (a client that does not read what it asked for); reading resumes below the low watermark.
 inline constexpr std::size_t backlog_high_watermark = 1024 * 1024;
 inline constexpr std::size_t backlog_low_watermark = backlog_high_watermark / 2;
-/// Inbound topic aliases we accept (CONNACK Topic Alias Maximum, v5).
-inline constexpr std::uint16_t inbound_alias_maximum = 64;
 /// Outbound topic aliases we use at most, whatever larger maximum the client allows: bounds
 /// the per-connection table.
 inline constexpr std::uint16_t outbound_alias_cap = 64;

@@ -230,16 +230,49 @@ bool connection::assign_client_id(const mqtt::connect& c) {
         client_id_ = std::string(c.client_id);
         return true;
     }
+    if (version_ == mqtt::protocol_version::v3_1) {
+        // MQTT 3.1 requires a client id of 1 to 23 characters: mosquitto refuses an empty one
+        // with return code 2 whatever the clean session flag.
+        refuse_connect(mqtt::reason_code::client_identifier_not_valid,
+                       "empty client id (MQTT 3.1)");
+        return false;
+    }
     if (!v5() && !c.clean_start) {
         // [MQTT-3.1.3-8]: a zero-byte ClientId needs CleanSession 1; return code 2.
         refuse_connect(mqtt::reason_code::client_identifier_not_valid,
                        "empty client id without clean session");
         return false;
     }
-    client_id_ = fmt::format("tern-{:x}-{}", state_.client_id_salt, key_);
+    if (!state_.config.allow_zero_length_clientid) {
+        // As mosquitto 2.0: 3.1.1 return code 2, MQTT 5 0x80 Unspecified error (the spec
+        // leaves the code open: "MAY" 0x85).
+        refuse_connect(v5() ? mqtt::reason_code::unspecified_error
+                            : mqtt::reason_code::client_identifier_not_valid,
+                       "empty client id (allow_zero_length_clientid false)");
+        return false;
+    }
+    client_id_ = assigned_client_id();
     identity_.client_id = client_id_;
     assigned_id_ = true;
     return true;
+}
+
+std::string connection::assigned_client_id() const {
+    // mosquitto's form, auto_id_prefix then an upper-case UUID-shaped id
+    // ("auto-46684BF8-413A-68F6-D959-04C4D1897DD9"), so ACL patterns and logs written for it
+    // keep working. The 128 bits mix the run's random salt with the connection key
+    // (splitmix64, a bijection for a given salt), so ids never repeat within a run.
+    const auto mix = [](std::uint64_t z) {
+        z += 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    };
+    const std::uint64_t hi = mix(state_.client_id_salt ^ key_);
+    const std::uint64_t lo = mix(hi);
+    return fmt::format("{}{:08X}-{:04X}-{:04X}-{:04X}-{:012X}", state_.config.auto_id_prefix,
+                       hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF, lo >> 48,
+                       lo & 0xFFFFFFFFFFFFULL);
 }
 
 bool connection::negotiate_keep_alive(const mqtt::connect& c) {
@@ -349,7 +382,8 @@ void connection::attach(session& s, bool session_present) {
     }
 
     mqtt::connack ack;
-    ack.session_present = session_present;
+    // MQTT 3.1's CONNACK has no session present flag (that byte is reserved there).
+    ack.session_present = session_present && version_ != mqtt::protocol_version::v3_1;
     const auto& cfg = state_.config;
     if (v5()) {
         if (assigned_id_) {
@@ -358,13 +392,23 @@ void connection::attach(session& s, bool session_present) {
         if (keep_alive_changed_) {
             ack.props.server_keep_alive = keep_alive_;
         }
-        ack.props.maximum_packet_size = state_.max_packet_size;
-        ack.props.topic_alias_maximum = inbound_alias_maximum;
+        // As Mosquitto 2.0 announces them (handle_connect.c): Maximum Packet Size only when
+        // max_packet_size limits it, Topic Alias Maximum unless max_topic_alias is 0, Receive
+        // Maximum = max_inflight_messages unless that is unlimited.
+        if (cfg.max_packet_size != 0) {
+            ack.props.maximum_packet_size = state_.max_packet_size;
+        }
+        if (listener_.max_topic_alias != 0) {
+            ack.props.topic_alias_maximum = listener_.max_topic_alias;
+        }
+        if (cfg.max_inflight_messages != 0 && cfg.max_inflight_messages != 65535) {
+            ack.props.receive_maximum = cfg.max_inflight_messages;
+        }
         if (!cfg.retain_available) {
             ack.props.retain_available = 0;
         }
         // Absent on purpose: Maximum QoS (2), Wildcard, Subscription Identifier and Shared
-        // Subscription Available (all 1), Receive Maximum (65535).
+        // Subscription Available (all 1).
     }
     send(ack);
     if (cfg.logging.connection_messages) {

@@ -27,6 +27,8 @@ void connection::on_publish(mqtt::publish& p,
         // mosquitto's behaviour: the message is dropped, the flow still completes.
         log(log_level::info, "{}: PUBLISH on '{}' with {} bytes over message_size_limit, dropped",
             describe(), p.topic, p.payload.size());
+        // mosquitto 2.0 answers 0x95 Packet too large, which is not a PUBACK/PUBREC reason
+        // code [MQTT-3.4.2.1]: a strict client would fail the connection. 0x83 is.
         reason = mqtt::reason_code::implementation_specific_error;
         reason_text = "payload larger than message_size_limit";
     } else if (distribute(p, storage, std::move(aliased_topic)) == 0 && v5()) {
@@ -40,7 +42,7 @@ bool connection::resolve_topic_alias(mqtt::publish& p, std::string& aliased_topi
         return true;
     }
     const auto alias = *p.props.topic_alias;
-    if (!v5() || alias > inbound_alias_maximum) {
+    if (!v5() || alias > listener_.max_topic_alias) {
         fail(mqtt::reason_code::topic_alias_invalid); // [MQTT-3.3.2-9]
         return false;
     }

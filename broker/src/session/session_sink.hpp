@@ -30,8 +30,9 @@ public:
     /// The sink is going away: the session stops sending to it.
     virtual bool closing() const noexcept = 0;
     /// Another client took the session over [MQTT-3.1.4-2]: the sink detaches from the
-    /// session (which is about to move) and ends its side.
-    virtual void take_over() = 0;
+    /// session (which is about to move) and ends its side. `session_continues`: the new
+    /// connection resumes the session (no Clean Start, and the session outlives a connection).
+    virtual void take_over(bool session_continues) = 0;
 
 protected:
     ~session_sink() = default; // sessions never own their sink

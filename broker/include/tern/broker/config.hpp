@@ -85,6 +85,9 @@ struct listener_config {
     /// empty: none (the broker-wide ones do not apply then, as in mosquitto).
     std::string password_file;
     std::string acl_file;
+    /// `max_topic_alias`: topic aliases an MQTT 5 client may set on this listener (CONNACK
+    /// Topic Alias Maximum; 0: none, and none is announced). mosquitto default 10.
+    std::uint16_t max_topic_alias = 10;
     /// Tern: `proxy_protocol true` — every connection starts with a PROXY protocol v1 or v2
     /// header (from a load balancer); connections without one are refused.
     bool proxy_protocol = false;
@@ -149,6 +152,15 @@ struct broker_config {
     /// removed after this long; unset: never (mosquitto default).
     std::optional<std::chrono::seconds> persistent_client_expiration;
     bool retain_available = true;
+    /// `allow_zero_length_clientid`: a client may leave the client id to the broker (3.1.1
+    /// with clean session, 5); false refuses it (return code 2 / 0x85). mosquitto default true.
+    /// Broker-wide (tern has no per-listener value of it yet).
+    bool allow_zero_length_clientid = true;
+    /// `auto_id_prefix`: what assigned client ids start with. mosquitto default "auto-".
+    std::string auto_id_prefix = "auto-";
+    /// `set_tcp_nodelay`: accepted for mosquitto files; tern always disables Nagle's
+    /// algorithm (false is logged as not applied).
+    bool set_tcp_nodelay = true;
     /// $SYS/broker/... publishing interval; 0 disables. mosquitto default 10 s.
     std::chrono::seconds sys_interval{10};
     logging_config logging;
