@@ -91,8 +91,10 @@ bool file_authenticator::authenticate_is_costly(
         return false;
     }
     try {
+        // An unknown user pays for one default (101-round) derivation, inline like a known one.
         const auto info = r->passwords->hash_info(*who.username);
-        return !info || info->kind == password_hash_kind::sha512_pbkdf2;
+        return info && info->kind == password_hash_kind::sha512_pbkdf2 &&
+               info->iterations >= costly_pbkdf2_iterations;
     } catch (...) {
         return false; // asked again inline by authenticate(), which reports the failure
     }

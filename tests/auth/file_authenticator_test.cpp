@@ -72,6 +72,28 @@ TEST_CASE("file_authenticator: password file, anonymous clients and verified ide
     CHECK_FALSE(a.checks_delivery());
 }
 
+TEST_CASE("file_authenticator: only slow hashes are costly enough to leave the worker",
+          "[auth][files]") {
+    temp_dir dir;
+    // The same salt and hash with 1000 rounds: parsed, never verified here.
+    std::string slow_line = alice_line;
+    slow_line.replace(0, std::string("alice:$7$101$").size(), "slow:$7$1000$");
+    const std::string sha512_line =
+        "carol:$6$ZuWloEyxm0+Xdsow$ltSURxggCEtLNuu8DZbaAHjiZXFf8JePB5yP6fn4VaNLAphgqDFuYqe7PrA"
+        "qWo3vzatqiXxWoQJEILrFiBBEkA==\n";
+    const auto pw = dir.write("passwd", alice_line + slow_line + sha512_line);
+    const auto loaded = file_authenticator::load({{false, pw, ""}});
+    REQUIRE(loaded.authenticator);
+    const auto& a = *loaded.authenticator;
+    CHECK(a.authenticate_is_costly(who(0, "slow"), "pw"));
+    CHECK_FALSE(a.authenticate_is_costly(who(0, "alice"), "pw"));        // mosquitto_passwd's 101
+    CHECK_FALSE(a.authenticate_is_costly(who(0, "carol"), "pw"));        // $6$: one SHA-512
+    CHECK_FALSE(a.authenticate_is_costly(who(0, "mallory"), "pw"));      // dummy: 101 rounds
+    CHECK_FALSE(a.authenticate_is_costly(who(0, "slow"), std::nullopt)); // refused unhashed
+    CHECK_FALSE(a.authenticate_is_costly(who(0, "slow", true), "pw"));   // certificate user
+    CHECK_FALSE(a.authenticate_is_costly(who(1, "slow"), "pw"));         // no such listener
+}
+
 TEST_CASE("file_authenticator: the ACL decides publish, subscribe and delivery; $SYS is the "
           "broker's",
           "[auth][files]") {
