@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #ifndef TERN_BINARY
@@ -313,8 +314,8 @@ bool process_alive(pid_t pid) {
     return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'Z';
 }
 
-/// A loopback port that was free a moment ago.
-int free_port() {
+/// A socket bound to an ephemeral 127.0.0.1 port: {descriptor, port}.
+std::pair<int, int> bound_loopback_socket() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     sockaddr_in a{};
@@ -323,8 +324,14 @@ int free_port() {
     REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     socklen_t len = sizeof a;
     REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    return {fd, ntohs(a.sin_port)};
+}
+
+/// A loopback port that was free a moment ago.
+int free_port() {
+    const auto [fd, port] = bound_loopback_socket();
     ::close(fd);
-    return ntohs(a.sin_port);
+    return port;
 }
 
 } // namespace
@@ -364,17 +371,10 @@ TEST_CASE("tern -d returns once the daemon listens; the daemon serves clients un
 TEST_CASE("tern -d that cannot listen exits 1 with the reason on stderr", "[broker][config]") {
     scratch s;
     // A port someone else listens on.
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    const auto [fd, port] = bound_loopback_socket();
     REQUIRE(::listen(fd, 1) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    const auto conf = s.write("tern.conf", "listener " + std::to_string(ntohs(a.sin_port)) +
-                                               " 127.0.0.1\nlog_dest none\n");
+    const auto conf =
+        s.write("tern.conf", "listener " + std::to_string(port) + " 127.0.0.1\nlog_dest none\n");
     const auto r = run_tern(s, {"-d", "-c", conf});
     ::close(fd);
     CHECK(r.code == 1);
