@@ -72,6 +72,32 @@ TEST_CASE("3.1.1 takeover: the old connection's will goes out only when its sess
     }
 }
 
+TEST_CASE("a will payload over message_size_limit refuses the CONNECT, as in Mosquitto",
+          "[broker][will][limits]") {
+    broker_settings settings;
+    settings.message_size_limit = 10;
+    broker_process broker(settings);
+    for (const std::uint8_t level : {std::uint8_t{4}, std::uint8_t{5}}) {
+        CAPTURE(int{level});
+        connect_options o;
+        o.client_id = "big-will";
+        o.will_topic = "wills/big";
+        o.will_payload = std::string(20, 'x');
+        raw_client c(broker.port(), level);
+        const auto ack = c.connect(o);
+        REQUIRE(ack);
+        CHECK(int{ack->reason} == (level == 5 ? 0x95 : 0x05));
+        CHECK(c.wait_closed());
+        // A will within the limit is fine.
+        o.client_id = "small-will";
+        o.will_payload = "ok";
+        raw_client fine(broker.port(), level);
+        const auto ok = fine.connect(o);
+        REQUIRE(ok);
+        CHECK(ok->reason == 0);
+    }
+}
+
 TEST_CASE("a normal DISCONNECT discards the will", "[broker][will][MQTT-3.1.2-10]") {
     broker_process broker;
     const int version = GENERATE(MQTT_PROTOCOL_V311, MQTT_PROTOCOL_V5);

@@ -299,6 +299,16 @@ bool connection::check_will(const mqtt::connect& c) {
                        "retained will while retain_available is false");
         return false;
     }
+    const auto limit = state_.config.message_size_limit;
+    if (c.will && limit != 0 && c.will->payload.size() > limit) {
+        // mosquitto 2.0 ("disconnected due to oversize payload"): CONNACK 0x95 Packet too
+        // large, 3.1.1 return code 5.
+        refuse_connect(v5() ? mqtt::reason_code::packet_too_large
+                            : mqtt::reason_code::not_authorized,
+                       fmt::format("will payload of {} bytes over message_size_limit {}",
+                                   c.will->payload.size(), limit));
+        return false;
+    }
     return true;
 }
 
