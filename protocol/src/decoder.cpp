@@ -210,6 +210,11 @@ boost::system::error_code decode_connect(packet& out, reader& r) {
     if (!r.ok()) {
         return make_error_code(r.error());
     }
+    // Mosquitto's bridges (`try_private`) set the top bit of a 3.1/3.1.1 level.
+    if (level == 0x83 || level == 0x84) {
+        c.bridge = true;
+        level &= 0x7F;
+    }
     if (name == "MQTT") {
         if (level != 4 && level != 5) {
             return make_error_code(ce::unsupported_protocol_version);

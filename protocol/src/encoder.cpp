@@ -180,7 +180,8 @@ template <typename Out> void body(Out& o, const connect& c, protocol_version) {
     } else {
         o.binary("MQTT");
     }
-    o.u8(static_cast<std::uint8_t>(c.version));
+    const bool bridge = c.bridge && !v5; // the bridge bit exists for 3.1 and 3.1.1 only
+    o.u8(static_cast<std::uint8_t>(static_cast<std::uint8_t>(c.version) | (bridge ? 0x80 : 0)));
     std::uint8_t flags = 0;
     if (c.clean_start) {
         flags |= 0x02;

@@ -399,3 +399,46 @@ TEST_CASE("Paho C and libmosquitto exchange QoS 2 messages", "[broker][subpub][p
     CHECK(m->payload == text);
     CHECK(m->qos == 2);
 }
+
+TEST_CASE("a Mosquitto bridge's protocol level (0x83, 0x84): No Local and Retain As Published",
+          "[broker][subpub][bridge]") {
+    // Mosquitto's `try_private true` bridges set the top bit of the level; mosquitto 2.0 then
+    // gives their 3.1/3.1.1 subscriptions No Local and Retain As Published (so two bridged
+    // brokers do not loop, and the remote keeps RETAIN), observed on 2.0.11.
+    broker_process broker;
+    for (const std::uint8_t level : {std::uint8_t{0x84}, std::uint8_t{0x83}, std::uint8_t{4}}) {
+        CAPTURE(int{level});
+        const bool bridge = (level & 0x80) != 0;
+        raw_socket s(broker.port());
+        REQUIRE(s.send(connect_packet(level, "bridge-like")));
+        const auto ack = s.read_packet();
+        REQUIRE(ack);
+        CHECK(*ack == hex("20 02 00 00"));
+        REQUIRE(s.send(hex("82 08 00 01 00 03 74 2f 23 00"))); // SUBSCRIBE t/# QoS 0
+        const auto suback = s.read_packet();
+        REQUIRE(suback);
+        CHECK(*suback == hex("90 03 00 01 00"));
+
+        raw_socket other(broker.port());
+        REQUIRE(other.send(connect_packet(4, "other")));
+        REQUIRE(other.read_packet());
+        REQUIRE(other.send(hex("31 08 00 03 74 2f 72 72 65 74"))); // retained "ret" on t/r
+        const auto live = s.read_packet();
+        REQUIRE(live);
+        // RETAIN as published for the bridge; cleared on a live delivery otherwise.
+        CHECK(*live ==
+              hex(bridge ? "31 08 00 03 74 2f 72 72 65 74" : "30 08 00 03 74 2f 72 72 65 74"));
+        REQUIRE(s.send(hex("30 06 00 03 74 2f 78 6d"))); // its own "m" on t/x
+        if (bridge) {
+            CHECK_FALSE(s.read_packet(300ms)); // No Local
+        } else {
+            const auto own = s.read_packet();
+            REQUIRE(own);
+            CHECK(*own == hex("30 06 00 03 74 2f 78 6d"));
+        }
+        REQUIRE(other.send(hex("31 05 00 03 74 2f 72"))); // clear the retained message
+        REQUIRE(other.send(hex("e0 00")));
+        REQUIRE(s.send(hex("e0 00")));
+        CHECK(s.wait_closed());
+    }
+}

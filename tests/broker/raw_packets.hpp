@@ -42,7 +42,7 @@ inline std::vector<std::uint8_t> connect_packet(std::uint8_t level, std::string_
                                                 bool clean = true, std::uint16_t keep_alive = 30) {
     std::vector<std::uint8_t> body;
     body.reserve(16 + client_id.size());
-    put_string(body, level == 3 ? "MQIsdp" : "MQTT"); // level 3 is MQTT 3.1
+    put_string(body, (level & 0x7F) == 3 ? "MQIsdp" : "MQTT"); // level 3 is MQTT 3.1
     body.push_back(level);
     body.push_back(clean ? 0x02 : 0x00);
     body.push_back(static_cast<std::uint8_t>(keep_alive >> 8));

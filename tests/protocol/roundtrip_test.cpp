@@ -107,6 +107,34 @@ TEST_CASE("CONNECT carries its own protocol level whatever the decoder version",
     }
 }
 
+TEST_CASE("a Mosquitto bridge's CONNECT (level 0x83, 0x84) decodes as 3.1/3.1.1 with bridge set",
+          "[protocol][roundtrip]") {
+    for (auto level : {protocol_version::v3_1, protocol_version::v3_1_1}) {
+        connect c;
+        c.version = level;
+        c.client_id = "bridge";
+        c.bridge = true;
+        const bytes wire = encode_ok(c, level);
+        // The level byte follows the 2-byte length and the protocol name.
+        const std::size_t at = 2 + 2 + (level == protocol_version::v3_1 ? 6 : 4);
+        REQUIRE(wire.size() > at);
+        CHECK(int{wire[at]} == (0x80 | static_cast<int>(level)));
+        auto r = decode_one(wire, opts(level, receiver_role::server));
+        REQUIRE(r.has_value());
+        CHECK(r->packet == packet{c});
+    }
+    // MQTT 5 has no bridge bit: 0x85 is an unsupported level, and encoding leaves it out.
+    connect v5;
+    v5.version = protocol_version::v5;
+    v5.client_id = "b5";
+    v5.bridge = true;
+    const bytes wire = encode_ok(v5, protocol_version::v5);
+    CHECK(int{wire[2 + 2 + 4]} == 5);
+    bytes high = wire;
+    high[2 + 2 + 4] = 0x85;
+    CHECK(decode_one(high, opts(protocol_version::v5, receiver_role::server)).has_error());
+}
+
 TEST_CASE("AUTH exists only in MQTT 5", "[protocol][roundtrip][v5][MQTT-2.1.2]") {
     auth a{reason_code::continue_authentication, {}};
     a.props.authentication_method = "PLAIN";

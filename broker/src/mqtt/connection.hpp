@@ -281,6 +281,9 @@ private:
     std::unique_ptr<pending_connect> pending_connect_;
 
     bool assigned_id_ = false;
+    /// A Mosquitto bridge (protocol level 0x83/0x84): its subscriptions get No Local and
+    /// Retain As Published, as mosquitto gives them.
+    bool bridge_ = false;
     std::uint16_t keep_alive_ = 0;
     bool keep_alive_changed_ = false;
     /// v5 Request Problem Information: 0 forbids Reason Strings except in CONNACK and

@@ -45,6 +45,7 @@ void connection::accept_connect(const mqtt::connect& c,
     counted_ = true;
     decoder_.options().version = c.version;
     decoder_.options().maximum_packet_size = state_.max_packet_size;
+    bridge_ = c.bridge;
     take_client_limits(c);
     keep_will(c, storage);
     claim_session(c.clean_start);

@@ -75,6 +75,12 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
     }
     session& ses = *session_;
     subscription entry{sub.options, identifier, weight};
+    if (bridge_ && !v5()) {
+        // mosquitto (handle_subscribe.c): a 3.1/3.1.1 bridge is not sent its own messages
+        // back and sees RETAIN as published, or bridged brokers would loop and lose the flag.
+        entry.options.no_local = !parsed->is_shared();
+        entry.options.retain_as_published = true;
+    }
     const bool is_new = state_.subscriptions.subscribe(ses.handle, sub.filter, entry);
     if (ses.expiry_interval != 0) {
         state_.store->subscription_added(client_id_, sub.filter, entry);

@@ -37,6 +37,10 @@ struct connect {
     std::optional<std::string_view> username;
     std::optional<std::string_view> password; ///< binary data
     properties props;
+    /// The protocol level had its top bit set (0x83, 0x84): a Mosquitto bridge with
+    /// `try_private true`, which expects No Local and Retain As Published on its 3.1/3.1.1
+    /// subscriptions. Never for MQTT 5 (a v5 bridge sends those options itself).
+    bool bridge = false;
     friend bool operator==(const connect&, const connect&) = default;
 };
 
