@@ -17,6 +17,7 @@ packages=(
     libssl-dev openssl                # TLS / mTLS; the CLI makes test certificates
     time                              # /usr/bin/time in bench/compare.sh
     libfmt-dev nlohmann-json3-dev
+    librocksdb-dev                    # the durable session store (docs/store.md)
     catch2 libbenchmark-dev
     # Independent MQTT peers used by the tests, so a codec bug cannot hide on both sides.
     libmosquitto-dev libpaho-mqtt-dev mosquitto mosquitto-clients

@@ -1,12 +1,17 @@
 #pragma once
-// A session_store that records every call as a line of text, for tests that check what the
-// broker reports to its store (and in which order).
+// A durable-looking session_store that records every write as a line of text, for tests that
+// check what the broker reports to its store (and in which order). Every submitted batch is
+// "durable" at once.
 
 #include <tern/broker/session_store.hpp>
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -18,26 +23,13 @@ namespace tern::test {
 /// Thread-safe (the broker calls its store from every worker).
 class recording_session_store final : public broker::session_store {
 public:
-    void session_opened(std::string_view client_id, std::uint32_t expiry) override {
-        add(fmt::format("open {} {}", client_id, expiry));
+    bool durable() const noexcept override { return true; }
+    std::unique_ptr<broker::store_batch> make_batch(std::uint32_t worker) override {
+        return std::make_unique<batch>(*this, worker);
     }
-    void session_removed(std::string_view client_id) override {
-        add(fmt::format("remove {}", client_id));
-    }
-    void subscription_added(std::string_view client_id, std::string_view filter,
-                            const broker::subscription& sub) override {
-        add(fmt::format("sub {} {} q{}", client_id, filter, static_cast<int>(sub.options.qos)));
-    }
-    void subscription_removed(std::string_view client_id, std::string_view filter) override {
-        add(fmt::format("unsub {} {}", client_id, filter));
-    }
-    void message_added(std::string_view client_id, std::uint64_t seq, const broker::message& msg,
-                       protocol::qos qos) override {
-        add(fmt::format("msg+ {} {} {} q{}", client_id, seq, msg.publish.topic,
-                        static_cast<int>(qos)));
-    }
-    void message_removed(std::string_view client_id, std::uint64_t seq) override {
-        add(fmt::format("msg- {} {}", client_id, seq));
+    broker::recovered_state recover(std::chrono::steady_clock::time_point) override { return {}; }
+    void name_message(broker::message& m) override {
+        m.stored = std::make_shared<broker::stored_body>(next_id_++);
     }
     void retained_set(const broker::message& msg) override {
         add(fmt::format("retain {} {}", msg.publish.topic, msg.publish.payload));
@@ -45,6 +37,13 @@ public:
     void retained_cleared(std::string_view topic) override {
         add(fmt::format("unretain {}", topic));
     }
+    std::uint64_t durable_ticket() const noexcept override { return ticket_.load(); }
+    void on_durable(std::function<void(std::uint32_t)> listener) override {
+        listener_ = std::move(listener);
+    }
+    bool failing() const noexcept override { return false; }
+    void alive() override {}
+    void seal() override {}
 
     /// Everything recorded so far, and forgets it.
     std::vector<std::string> take() {
@@ -53,6 +52,71 @@ public:
     }
 
 private:
+    class batch final : public broker::store_batch {
+    public:
+        batch(recording_session_store& s, std::uint32_t w) : store_(s), worker_(w) {}
+        void session_saved(const broker::stored_session& s) override {
+            store_.name(s.key, s.client_id);
+            write(fmt::format("{} {} {}",
+                              s.offline_since.time_since_epoch().count() == 0 ? "open" : "offline",
+                              s.client_id, s.expiry_interval));
+        }
+        void session_removed(std::string_view client_id, std::uint64_t) override {
+            write(fmt::format("remove {}", client_id));
+        }
+        void subscription_added(std::uint64_t key, std::string_view filter,
+                                const broker::subscription& sub) override {
+            write(fmt::format("sub {} {} q{}", store_.name(key), filter,
+                              static_cast<int>(sub.options.qos)));
+        }
+        void subscription_removed(std::uint64_t key, std::string_view filter) override {
+            write(fmt::format("unsub {} {}", store_.name(key), filter));
+        }
+        void delivery_saved(std::uint64_t key, const broker::message& m,
+                            const broker::stored_delivery& d) override {
+            write(fmt::format("msg {} {} q{} p{}{}", store_.name(key), m.publish.topic,
+                              static_cast<int>(d.qos), d.packet_id, d.released ? " rel" : ""));
+        }
+        void delivery_removed(std::uint64_t key, const broker::message& m) override {
+            write(fmt::format("msg- {} {}", store_.name(key), m.publish.topic));
+        }
+        void inbound_qos2_added(std::uint64_t key, std::uint16_t id) override {
+            write(fmt::format("in+ {} {}", store_.name(key), id));
+        }
+        void inbound_qos2_removed(std::uint64_t key, std::uint16_t id) override {
+            write(fmt::format("in- {} {}", store_.name(key), id));
+        }
+        bool dirty() const noexcept override { return !lines_.empty(); }
+        std::uint64_t submit() override {
+            const auto t = store_.commit(lines_);
+            lines_.clear();
+            if (store_.listener_) {
+                store_.listener_(worker_);
+            }
+            return t;
+        }
+
+    private:
+        void write(std::string line) { lines_.push_back(std::move(line)); }
+        recording_session_store& store_;
+        std::uint32_t worker_;
+        std::vector<std::string> lines_;
+    };
+
+    std::string name(std::uint64_t key, std::string_view client_id = {}) {
+        std::lock_guard lock(mutex_);
+        if (!client_id.empty()) {
+            names_[key] = std::string(client_id);
+        }
+        return names_[key];
+    }
+    std::uint64_t commit(std::vector<std::string>& lines) {
+        std::lock_guard lock(mutex_);
+        for (auto& l : lines) {
+            calls_.push_back(std::move(l));
+        }
+        return ++ticket_;
+    }
     void add(std::string line) {
         std::lock_guard lock(mutex_);
         calls_.push_back(std::move(line));
@@ -60,6 +124,10 @@ private:
 
     std::mutex mutex_;
     std::vector<std::string> calls_;
+    std::map<std::uint64_t, std::string> names_;
+    std::atomic<std::uint64_t> ticket_{0};
+    std::atomic<std::uint64_t> next_id_{1};
+    std::function<void(std::uint32_t)> listener_;
 };
 
 } // namespace tern::test

@@ -264,7 +264,7 @@ broker_stats collect_stats(const shared_state& state) {
 shared_state::shared_state(broker_config c, broker_services services)
     : config(std::move(c)), clock(*services.clock),
       subscriptions(config.shared_subscription_strategy),
-      store(services.store != nullptr ? services.store : &memory_store),
+      store(services.store != nullptr ? services.store : &memory_store), durable(store->durable()),
       max_packet_size(effective_max_packet_size(config)) {
     for (const auto& [group, strategy] : config.group_strategies) {
         subscriptions.set_group_strategy(group, strategy);
@@ -373,9 +373,19 @@ struct broker::impl {
         for (std::size_t i = 0; i < threads; ++i) {
             state.workers.push_back(std::make_unique<worker>(state, static_cast<std::uint32_t>(i)));
             state.workers.back()->set_authenticator(state.authenticator);
+            state.workers.back()->writes = state.store->make_batch(static_cast<std::uint32_t>(i));
         }
         for (auto& w : state.workers) {
             w->outbox.resize(state.workers.size());
+        }
+        if (state.durable) {
+            // From the store's thread: the worker's held frames may go out now.
+            state.store->on_durable([this](std::uint32_t index) {
+                if (index < state.workers.size()) {
+                    auto& w = *state.workers[index];
+                    asio::post(w.ctx, [&w] { w.release_durable(); });
+                }
+            });
         }
     }
 

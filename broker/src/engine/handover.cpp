@@ -35,12 +35,9 @@ void receive_session(worker& w, std::unique_ptr<session> sp, const handover_requ
         // connection's DISCONNECT had not been processed yet when the new CONNECT arrived.
         const bool resumable = !req.clean_start && s.expiry_interval != 0;
         if (!resumable) {
-            if (s.expiry_interval != 0) {
-                // The store knew the old session: it must forget its subscriptions and
-                // messages before the new one (if persistent) is reported as opened.
-                w.state.store->session_removed(s.client_id());
-            }
             s.clear(); // [MQTT-3.1.2-4]: Clean Start discards the existing session
+            // The store forgets the old session before the new one (if persistent) is saved.
+            s.remove_from_store();
             s.pending_will.reset();
         }
         waiting->attach(s, resumable);
@@ -81,6 +78,9 @@ void handle_handover(worker& w, const handover_request& req) {
     // Publishers read handle->worker to find the session: point them at the new worker before
     // the session leaves. Deliveries already posted here are forwarded by deliver_routed.
     sp->handle->worker.store(req.to, std::memory_order_relaxed);
+    // What this worker wrote about the session reaches the store before what the next one
+    // writes.
+    w.submit_store();
     auto& target = *w.state.workers[req.to];
     asio::post(target.ctx, [&target, sp = std::move(sp), req]() mutable {
         receive_session(target, std::move(sp), req);
@@ -89,6 +89,14 @@ void handle_handover(worker& w, const handover_request& req) {
 
 void end_session(worker& w, session& s) {
     const auto key = s.handle->key;
+    if (w.stopping && w.state.durable && s.in_store()) {
+        // The broker is stopping, not the session: the store keeps it (and a delayed will)
+        // for the next start.
+        s.handle->worker.store(no_worker, std::memory_order_relaxed);
+        w.early_deliveries.erase(key);
+        w.sessions.erase(key);
+        return;
+    }
     if (!w.state.directory.release(s.client_id(), *s.handle, w.index)) {
         // A newer connection claimed the client id; its handover request is on its way here.
         s.clear();
@@ -101,9 +109,7 @@ void end_session(worker& w, session& s) {
     }
     s.clear();
     s.handle->worker.store(no_worker, std::memory_order_relaxed);
-    if (s.expiry_interval != 0) {
-        w.state.store->session_removed(s.client_id());
-    }
+    s.remove_from_store();
     w.early_deliveries.erase(key);
     w.sessions.erase(key); // destroys s
 }
@@ -140,7 +146,7 @@ void publish_wills_for_shutdown(worker& w) {
         c->publish_will_now();
     }
     for (auto& [key, s] : w.sessions) {
-        if (s->pending_will) {
+        if (s->pending_will && !(w.state.durable && s->in_store())) {
             auto will = std::move(s->pending_will);
             publish_internal(w, will, key, s->client_id());
         }

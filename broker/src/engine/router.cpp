@@ -7,6 +7,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <utility>
 
 namespace tern::broker {
@@ -44,6 +45,9 @@ void route_to(worker& w, const message_ptr& m, delivery d) {
     if (target == no_worker) {
         // The session ended after the index returned it: a shared message goes to another
         // member; anything else had no receiver left.
+        if (d.stored) {
+            w.writes->delivery_removed(d.to->key, *m);
+        }
         delivery other;
         const publish_context ctx{m->publish.topic, 0, {}};
         if (d.group && d.group->pick(ctx, d.to->key, other) &&
@@ -54,10 +58,25 @@ void route_to(worker& w, const message_ptr& m, delivery d) {
             return;
         }
     }
+    if (!d.stored && m->stored && d.qos != protocol::qos::at_most_once &&
+        d.to->persistent.load(std::memory_order_relaxed)) {
+        // Recorded here, in the publisher's batch, so the PUBACK that waits for this batch
+        // covers every persistent session the message went to; the receiving worker only
+        // updates the record.
+        stored_delivery sd;
+        sd.qos = std::min(m->publish.qos, d.qos);
+        sd.retain = d.retain_as_published && m->publish.retain;
+        sd.subscription_ids.assign(d.subscription_ids.begin(), d.subscription_ids.end());
+        w.writes->delivery_saved(d.to->key, *m, sd);
+        d.stored = true;
+    }
     append(w.outbox[target], m, std::move(d));
 }
 
 void flush_outbox(worker& w) {
+    // The writes behind these deliveries go to the store before any other worker can act on
+    // them (and, say, record the acknowledgement before the delivery).
+    w.submit_store();
     for (std::uint32_t i = 0; i < w.outbox.size(); ++i) {
         auto& box = w.outbox[i];
         if (box.empty()) {

@@ -116,6 +116,15 @@ struct worker {
     std::vector<std::shared_ptr<connection>> pending_writes;
     bool pending_writes_posted = false;
     worker_counters counters;
+    /// This worker's pending writes to the session store (a null batch for the memory store).
+    std::unique_ptr<store_batch> writes;
+    /// The ticket of this worker's last submitted batch (0: none yet).
+    std::uint64_t last_ticket = 0;
+    /// Connections that queued a frame revealing a change still in `batch`: given the ticket
+    /// of the batch when it is submitted (submit_store).
+    std::vector<std::shared_ptr<connection>> gated_now;
+    /// Connections whose frames wait for a ticket to become durable.
+    std::vector<std::weak_ptr<connection>> awaiting_durable;
     boost::asio::steady_timer sweep_timer{ctx};
     /// Set when the broker shuts down: no new connections, no wills.
     bool stopping = false;
@@ -123,6 +132,15 @@ struct worker {
     /// Appends `batch` to this worker's inbox; wakes the worker only when the inbox was empty.
     /// Thread-safe.
     void push_routed(std::vector<routed_message>&& batch);
+
+    /// Submits this worker's store batch (when it holds writes) and gives its ticket to the
+    /// frames gated on it. Called before anything this worker did is posted to another worker
+    /// (so the store sees one worker's writes before those they cause elsewhere) and at the
+    /// end of each handler (flush_writes). Owner worker only.
+    void submit_store();
+    /// The store made more tickets durable: connections waiting for them write again.
+    /// Owner worker only.
+    void release_durable();
 
 private:
     void drain_inbox();
@@ -181,6 +199,9 @@ struct shared_state {
     memory_session_store memory_store;
     /// Where persistent changes are reported (broker_services::store or memory_store).
     session_store* store;
+    /// store->durable(): the broker records sessions and QoS 1/2 deliveries and holds back
+    /// the packets that reveal them until they are on disk.
+    bool durable = false;
     /// Who may connect, publish and subscribe: broker_services::authenticator (not owned), or
     /// the configuration's files (auth::file_authenticator). Workers hold their own copy of
     /// the pointer; this one is the latest, replaced by a reload on main_ctx.

@@ -29,6 +29,9 @@ struct subscriber_handle {
     std::atomic<bool> online{false};
     /// Outgoing QoS 1/2 messages awaiting acknowledgement (the least-inflight strategy).
     std::atomic<std::uint32_t> inflight{0};
+    /// The session outlives its connection (expiry > 0): with a durable store, whoever routes
+    /// a QoS 1/2 message to it records the delivery (delivery::stored).
+    std::atomic<bool> persistent{false};
 };
 using subscriber_ptr = std::shared_ptr<subscriber_handle>;
 

@@ -45,6 +45,9 @@ struct delivery {
     /// How many times the message was handed from one member of `group` to another (a full
     /// queue hands a message on once, never round in circles).
     std::uint8_t hops = 0;
+    /// The router recorded this delivery in the durable store (the session's copy exists on
+    /// disk under the receiver's key); the session takes it over from there.
+    bool stored = false;
 };
 
 /// A shared-subscription group `$share/NAME/FILTER`: its members and its strategy.

@@ -198,6 +198,9 @@ void connection::schedule_write() {
 }
 
 void flush_writes(worker& w) {
+    // The handler's store writes are submitted first: the frames that wait for them get
+    // their ticket and stay queued until it is durable.
+    w.submit_store();
     // start_write() can close a connection whose session then ends and publishes a will,
     // which queues frames on other connections: take the list out before walking it.
     std::vector<std::shared_ptr<connection>> batch;
@@ -207,7 +210,65 @@ void flush_writes(worker& w) {
             c->start_write();
         }
         batch.clear();
+        w.submit_store();
     }
+}
+
+void worker::submit_store() {
+    if (!state.durable) {
+        return;
+    }
+    if (writes->dirty()) {
+        last_ticket = writes->submit();
+    }
+    if (!gated_now.empty()) {
+        std::vector<std::shared_ptr<connection>> gated;
+        gated.swap(gated_now);
+        for (auto& c : gated) {
+            c->assign_ticket(last_ticket);
+        }
+    }
+}
+
+void worker::release_durable() {
+    std::vector<std::weak_ptr<connection>> waiting;
+    waiting.swap(awaiting_durable);
+    for (auto& weak : waiting) {
+        if (auto c = weak.lock()) {
+            c->durable_advanced();
+        }
+    }
+    flush_writes(*this);
+}
+
+bool connection::take_writable_frames() {
+    if (!state_.durable) {
+        writing_.swap(queue_);
+        queued_bytes_ = 0;
+        return true;
+    }
+    // Frames go out in order, so the first one still waiting for the store holds back the
+    // rest (a PUBLISH after a held PUBACK must not overtake it).
+    const auto durable = state_.store->durable_ticket();
+    std::size_t ready = 0;
+    while (ready < queue_.size() && queue_[ready].ticket <= durable) {
+        ++ready;
+    }
+    if (ready == queue_.size()) {
+        writing_.swap(queue_);
+        queued_bytes_ = 0;
+        return true;
+    }
+    await_durable();
+    if (ready == 0) {
+        return false;
+    }
+    for (std::size_t i = 0; i < ready; ++i) {
+        queued_bytes_ -= frame_size(queue_[i].head.size(), queue_[i].payload);
+        writing_.push_back(std::move(queue_[i]));
+    }
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(ready));
+    return true;
 }
 
 void connection::start_write() {
@@ -240,8 +301,9 @@ void connection::start_write() {
                 }
                 return;
             }
-            writing_.swap(queue_);
-            queued_bytes_ = 0;
+            if (!take_writable_frames()) {
+                return; // every queued frame waits for the store (durable_advanced resumes)
+            }
             write_buffers_.clear();
             write_pos_ = 0;
             for (const auto& f : writing_) {
@@ -408,6 +470,9 @@ void connection::on_disconnect(const mqtt::disconnect& d) {
         }
         requested_expiry_ = *d.props.session_expiry_interval;
         session_->expiry_interval = requested_expiry_;
+        if (requested_expiry_ == 0) {
+            session_->handle->persistent.store(false, std::memory_order_relaxed);
+        }
     }
     // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; v5 0x04 asks for it anyway.
     if (!(v5() && d.reason == mqtt::reason_code::disconnect_with_will_message)) {
@@ -472,6 +537,15 @@ void connection::take_over(bool session_continues) {
 }
 
 void connection::publish_will_now() {
+    if (will_ && !will_discarded_ && session_ != nullptr && state_.durable &&
+        session_->in_store() && will_delay_ != 0 && session_->expiry_interval != 0) {
+        // The session outlives this shutdown in the store, and its delayed will with it: the
+        // delay runs on after the restart [MQTT-3.1.3-9].
+        session_->pending_will = will_;
+        session_->will_due = state_.clock.now() + std::chrono::seconds(will_delay_);
+        will_discarded_ = true;
+        return;
+    }
     if (will_ && !will_discarded_ && session_ != nullptr) {
         publish_internal(owner_, will_, session_->handle->key, client_id_);
     }
@@ -526,6 +600,9 @@ void connection::finish_session() {
     }
     will_.reset();
     s.go_offline();
+    if (s.in_store() && s.expiry_interval != 0) {
+        s.save(s.pending_will.get(), will_delay_, std::chrono::system_clock::now());
+    }
     if (s.expiry_interval == 0 || owner_.stopping) {
         end_session(owner_, s);
     }

@@ -108,6 +108,11 @@ public:
     /// [MQTT-3.1.2-25]).
     bool send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) override;
     void send_pubrel(std::uint16_t packet_id) override;
+    void hold_until_durable() override;
+    /// The worker submitted the store batch this connection's held frames wait for.
+    void assign_ticket(std::uint64_t ticket);
+    /// A ticket became durable: write what no longer waits.
+    void durable_advanced();
 
     std::string describe() const;
     /// The transport's view of the peer (address, TLS identity, WebSocket details).
@@ -122,7 +127,13 @@ private:
         boost::container::small_vector<std::uint8_t, 48> head;
         std::string_view payload;
         message_ptr keep;
+        /// Written only once the store's durable ticket reaches this (0: no wait;
+        /// pending_ticket: the worker's batch is not submitted yet).
+        std::uint64_t ticket = 0;
     };
+    static constexpr std::uint64_t pending_ticket = ~std::uint64_t{0};
+    /// Registers with the worker to be told when the store advances.
+    void await_durable();
 
     void arm_read();
     void on_readable(boost::system::error_code ec);
@@ -135,6 +146,9 @@ private:
     void schedule_write();
     friend void flush_writes(worker& w);
     void start_write();
+    /// Moves the queued frames that may go out now (all of them, unless some wait for the
+    /// durable store) to writing_; false when none may.
+    bool take_writable_frames();
     /// The transport is full: wait until it takes bytes again, then carry on writing.
     void wait_writable();
     /// A whole batch is written: release its frames, refill from the session, resume reading.
@@ -302,6 +316,8 @@ private:
     bool read_paused_ = false;     ///< back-pressure: not reading until the backlog drains
     bool write_in_flight_ = false; ///< waiting for the socket to become writable
     bool write_scheduled_ = false;
+    bool gated_ = false;    ///< in owner_.gated_now
+    bool awaiting_ = false; ///< in owner_.awaiting_durable
     std::size_t queued_bytes_ = 0;
     std::uint16_t receive_maximum_ = 65535;             ///< the client's Receive Maximum
     std::uint32_t client_max_packet_size_ = 0xFFFFFFFF; ///< the client's Maximum Packet Size

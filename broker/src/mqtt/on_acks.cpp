@@ -56,10 +56,16 @@ void connection::on_pubrec(const mqtt::pubrec& a) {
 
 void connection::on_pubrel(const mqtt::pubrel& a) {
     const bool known = session_->inbound_qos2.erase(a.packet_id) != 0;
+    if (known && session_->in_store()) {
+        owner_.writes->inbound_qos2_removed(session_->handle->key, a.packet_id);
+    }
     send(mqtt::pubcomp{a.packet_id,
                        known || !v5() ? mqtt::reason_code::success
                                       : mqtt::reason_code::packet_identifier_not_found,
                        {}});
+    // Once the client has PUBCOMP it may reuse the id for a new message, which a store that
+    // still held the id after a crash would take for a resend and drop.
+    hold_until_durable();
 }
 
 void connection::on_pubcomp(const mqtt::pubcomp& a) {

@@ -389,7 +389,9 @@ void connection::attach(session& s, bool session_present) {
     // since attach() may run inside consume()).
     asio::post(transport_->get_executor(), [self = shared_from_this()] { self->resume_reading(); });
     if (s.expiry_interval != 0) {
-        state_.store->session_opened(client_id_, s.expiry_interval);
+        s.save(will_.get(), will_delay_, {});
+    } else {
+        s.remove_from_store(); // resumed, and now ends with this connection [MQTT-3.1.2-5]
     }
 
     mqtt::connack ack;
@@ -422,6 +424,7 @@ void connection::attach(session& s, bool session_present) {
         // Subscription Available (all 1).
     }
     send(ack);
+    hold_until_durable(); // "session present" and a cleared session are on disk first
     if (cfg.logging.connection_messages) {
         const auto& peer = transport_->peer();
         std::string via;

@@ -13,6 +13,7 @@ void connection::on_publish(mqtt::publish& p,
     if (p.qos == mqtt::qos::exactly_once && session_->inbound_qos2.contains(p.packet_id)) {
         // A resend before PUBREL: already delivered once [MQTT-4.3.3-10]; just acknowledge.
         send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
+        hold_until_durable();
         return;
     }
     auto reason = mqtt::reason_code::success;
@@ -23,6 +24,17 @@ void connection::on_publish(mqtt::publish& p,
         // mosquitto: the message is dropped and the flow completes; MQTT 5 learns why.
         log(log_level::info, "{}: PUBLISH on '{}' denied (not authorized)", describe(), topic);
         reason = mqtt::reason_code::not_authorized;
+    } else if (p.qos != mqtt::qos::at_most_once && state_.durable && state_.store->failing()) {
+        // Nothing is acknowledged that the store could not keep: v5 learns why, a 3.1.1
+        // client (whose acks carry no reason) is disconnected unacknowledged and resends.
+        log(log_level::warn, "{}: QoS {} PUBLISH on '{}' refused: the session store cannot write",
+            describe(), static_cast<int>(p.qos), topic);
+        if (!v5()) {
+            close();
+            return;
+        }
+        reason = mqtt::reason_code::unspecified_error;
+        reason_text = "the broker cannot store messages now";
     } else if (limit != 0 && p.payload.size() > limit) {
         // mosquitto's behaviour: the message is dropped, the flow still completes.
         log(log_level::info, "{}: PUBLISH on '{}' with {} bytes over message_size_limit, dropped",
@@ -97,6 +109,9 @@ std::size_t connection::distribute(const mqtt::publish& p,
     }
     m->storage = storage; // topic and payload stay views into the received frame
     m->received_at = state_.clock.now();
+    if (state_.durable && p.qos != mqtt::qos::at_most_once) {
+        state_.store->name_message(*m);
+    }
     const message_ptr shared = std::move(m);
     if (p.retain) {
         state_.retained.set(shared, *state_.store);
@@ -122,17 +137,22 @@ void connection::acknowledge_publish(const mqtt::publish& p, mqtt::reason_code r
             ack.props.reason_string = reason_text;
         }
         send(ack);
+        hold_until_durable(); // [docs/store.md]: acknowledged only once on disk
         break;
     }
     case mqtt::qos::exactly_once: {
         if (!mqtt::is_failure(reason)) {
             session_->inbound_qos2.insert(p.packet_id);
+            if (session_->in_store()) {
+                owner_.writes->inbound_qos2_added(session_->handle->key, p.packet_id);
+            }
         }
         mqtt::pubrec ack{p.packet_id, reason, {}};
         if (with_text) {
             ack.props.reason_string = reason_text;
         }
         send(ack);
+        hold_until_durable();
         break;
     }
     }

@@ -53,6 +53,7 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
         ack.reasons.push_back(reason);
     }
     send(ack);
+    hold_until_durable();    // the subscription survives a crash once the client knows of it
     send_retained(retained); // after the SUBACK [MQTT-3.3.1-8]
 }
 
@@ -82,8 +83,8 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
         entry.options.retain_as_published = true;
     }
     const bool is_new = state_.subscriptions.subscribe(ses.handle, sub.filter, entry);
-    if (ses.expiry_interval != 0) {
-        state_.store->subscription_added(client_id_, sub.filter, entry);
+    if (ses.in_store()) {
+        owner_.writes->subscription_added(ses.handle->key, sub.filter, entry);
     }
     ses.subscriptions[std::string(sub.filter)] = entry;
     const auto rh = sub.options.retain_handling;
@@ -127,8 +128,8 @@ void connection::on_unsubscribe(const mqtt::unsubscribe& u) {
         if (const auto it = ses.subscriptions.find(std::string(filter));
             it != ses.subscriptions.end()) {
             ses.subscriptions.erase(it);
-            if (ses.expiry_interval != 0) {
-                state_.store->subscription_removed(client_id_, filter);
+            if (ses.in_store()) {
+                owner_.writes->subscription_removed(ses.handle->key, filter);
             }
         }
         if (v5()) {
@@ -137,6 +138,7 @@ void connection::on_unsubscribe(const mqtt::unsubscribe& u) {
         }
     }
     send(ack);
+    hold_until_durable();
 }
 
 } // namespace tern::broker

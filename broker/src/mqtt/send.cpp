@@ -84,6 +84,54 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
 
 void connection::send_pubrel(std::uint16_t packet_id) {
     send(mqtt::pubrel{packet_id, mqtt::reason_code::success, {}});
+    hold_until_durable();
+}
+
+void connection::hold_until_durable() {
+    if (!state_.durable || queue_.empty() || closed_) {
+        return;
+    }
+    auto& last = queue_.back();
+    if (owner_.writes->dirty()) {
+        // The change is still in the worker's batch: the ticket comes when it is submitted.
+        last.ticket = pending_ticket;
+        if (!gated_) {
+            gated_ = true;
+            owner_.gated_now.push_back(shared_from_this());
+        }
+    } else if (owner_.last_ticket > state_.store->durable_ticket()) {
+        // Submitted, not yet on disk (the change came with an earlier packet of this handler).
+        last.ticket = std::max(last.ticket, owner_.last_ticket);
+        await_durable();
+    }
+}
+
+void connection::assign_ticket(std::uint64_t ticket) {
+    gated_ = false;
+    for (auto& f : queue_) {
+        if (f.ticket == pending_ticket) {
+            f.ticket = ticket;
+        }
+    }
+    if (ticket > state_.store->durable_ticket()) {
+        await_durable();
+    } else {
+        schedule_write();
+    }
+}
+
+void connection::await_durable() {
+    if (!awaiting_) {
+        awaiting_ = true;
+        owner_.awaiting_durable.push_back(weak_from_this());
+    }
+}
+
+void connection::durable_advanced() {
+    awaiting_ = false;
+    if (!closed_) {
+        schedule_write(); // start_write waits again for what is still held
+    }
 }
 
 void connection::send(const mqtt::packet& p) {

@@ -60,14 +60,91 @@ void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
         enqueue(std::move(out));
         return;
     }
+    out.stored = d.stored;
+    if (in_store_ && !out.stored) {
+        record(out, 0, false); // e.g. a retained message sent on SUBSCRIBE
+    } else if (!in_store_ && out.stored) {
+        forget(out); // the session stopped being persistent after the router looked
+    }
     if (sink != nullptr && queued.empty() && inflight.size() < window()) {
         send_new(std::move(out));
         return;
     }
     if (sink == nullptr && out.group && hand_back(out, true)) {
+        forget(out);
         return; // a member went offline after it was picked: another online one takes it
     }
     enqueue(std::move(out));
+}
+
+void session::record(outbound_message& out, std::uint16_t packet_id, bool released) {
+    if (!in_store_ || !out.msg->stored || out.qos == mqtt::qos::at_most_once) {
+        return;
+    }
+    stored_delivery sd;
+    sd.qos = out.qos;
+    sd.retain = out.retain;
+    sd.packet_id = packet_id;
+    sd.released = released;
+    sd.subscription_ids.assign(out.subscription_ids.begin(), out.subscription_ids.end());
+    owner->writes->delivery_saved(handle->key, *out.msg, sd);
+    out.stored = true;
+}
+
+void session::forget(outbound_message& out) {
+    if (out.stored) {
+        owner->writes->delivery_removed(handle->key, *out.msg);
+        out.stored = false;
+    }
+}
+
+void session::save(const message* will, std::uint32_t will_delay,
+                   std::chrono::system_clock::time_point offline) {
+    if (!owner->state.durable) {
+        return;
+    }
+    stored_session rec;
+    rec.client_id = client_id();
+    rec.key = handle->key;
+    rec.expiry_interval = expiry_interval;
+    rec.version = version;
+    rec.will = will;
+    rec.will_delay = will_delay;
+    rec.offline_since = offline;
+    owner->writes->session_saved(rec);
+    if (!in_store_) {
+        // Everything the session already holds goes in with it (a session that became
+        // persistent on a reconnect keeps what it had).
+        in_store_ = true;
+        for (const auto& [filter, sub] : subscriptions) {
+            owner->writes->subscription_added(handle->key, filter, sub);
+        }
+        for (auto& [id, entry] : inflight) {
+            record(entry.out, id, entry.released);
+        }
+        for (auto& out : queued) {
+            record(out, 0, false);
+        }
+        for (const auto id : inbound_qos2) {
+            owner->writes->inbound_qos2_added(handle->key, id);
+        }
+    }
+    handle->persistent.store(true, std::memory_order_relaxed);
+}
+
+void session::remove_from_store() {
+    handle->persistent.store(false, std::memory_order_relaxed);
+    if (!in_store_) {
+        return;
+    }
+    owner->writes->session_removed(client_id(), handle->key);
+    in_store_ = false;
+    for (auto& [id, entry] : inflight) {
+        entry.out.stored = false;
+    }
+    for (auto& out : queued) {
+        out.stored = false;
+    }
 }
 
 bool session::enqueue(outbound_message&& out) {
@@ -81,15 +158,14 @@ bool session::enqueue(outbound_message&& out) {
         // An overloaded member passes a shared message on once; if the next one is full too
         // the group is overloaded and the message is dropped (counted), not bounced around.
         if (out.group && out.hops == 0 && hand_back(out, true)) {
+            forget(out);
             return true;
         }
         note_drop(out, over_count ? "max_queued_messages" : "max_queued_bytes");
+        forget(out);
         return false;
     }
     out.seq = next_seq_++;
-    if (out.qos != mqtt::qos::at_most_once && expiry_interval != 0) {
-        owner->state.store->message_added(client_id(), out.seq, *out.msg, out.qos);
-    }
     queued_bytes += bytes;
     queued.push_back(std::move(out));
     return true;
@@ -117,17 +193,20 @@ std::uint16_t session::allocate_packet_id() {
 void session::send_new(outbound_message&& out) {
     if (out.seq == 0) {
         out.seq = next_seq_++;
-        if (expiry_interval != 0) {
-            owner->state.store->message_added(client_id(), out.seq, *out.msg, out.qos);
-        }
     }
     const auto id = allocate_packet_id();
     if (!sink->send_publish(out, id, false)) {
         // Expired or too large for this client: done with it, as if delivered.
-        if (expiry_interval != 0) {
-            owner->state.store->message_removed(client_id(), out.seq);
-        }
+        forget(out);
         return;
+    }
+    if (out.stored) {
+        record(out, id, false);
+        if (out.qos == mqtt::qos::exactly_once) {
+            // Sent under this id, the message must be resent under it after a crash, or the
+            // client would take the resend for a second message.
+            sink->hold_until_durable();
+        }
     }
     handle->inflight.store(static_cast<std::uint32_t>(inflight.size() + 1),
                            std::memory_order_relaxed);
@@ -167,9 +246,7 @@ bool session::complete(std::uint16_t packet_id, mqtt::qos stage) {
     if (!matches) {
         return false;
     }
-    if (expiry_interval != 0) {
-        owner->state.store->message_removed(client_id(), it->second.out.seq);
-    }
+    forget(it->second.out);
     inflight.erase(it);
     handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
     send_queued();
@@ -184,15 +261,16 @@ bool session::release(std::uint16_t packet_id) {
     it->second.released = true;
     // Once released the message is the client's: it no longer needs its payload or its group.
     it->second.out.group.reset();
+    if (it->second.out.stored) {
+        record(it->second.out, packet_id, true); // the PUBREL that follows waits for this
+    }
     return true;
 }
 
 void session::refuse(std::uint16_t packet_id) {
     const auto it = inflight.find(packet_id);
     if (it != inflight.end()) {
-        if (expiry_interval != 0) {
-            owner->state.store->message_removed(client_id(), it->second.out.seq);
-        }
+        forget(it->second.out);
         inflight.erase(it);
         handle->inflight.store(static_cast<std::uint32_t>(inflight.size()),
                                std::memory_order_relaxed);
@@ -217,6 +295,7 @@ void session::resume() {
         if (entry.released) {
             sink->send_pubrel(id);
         } else if (!sink->send_publish(entry.out, id, true)) {
+            forget(entry.out);
             inflight.erase(id);
         }
     }
@@ -253,9 +332,7 @@ void session::go_offline() {
         // deliver it twice [MQTT-4.8.2-5]. QoS 1 may be repeated, so it moves on.
         if (it->second.out.group && it->second.out.qos == mqtt::qos::at_least_once &&
             hand_back(it->second.out, false)) {
-            if (expiry_interval != 0) {
-                owner->state.store->message_removed(client_id(), it->second.out.seq);
-            }
+            forget(it->second.out);
             it = inflight.erase(it);
             handed = true;
         } else {
@@ -266,9 +343,7 @@ void session::go_offline() {
     for (auto& out : queued) {
         if (out.group && hand_back(out, false)) {
             queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
-            if (expiry_interval != 0) {
-                owner->state.store->message_removed(client_id(), out.seq);
-            }
+            forget(out);
             handed = true;
         } else if (out.qos != mqtt::qos::at_most_once) {
             keep.push_back(std::move(out));
@@ -286,6 +361,9 @@ void session::go_offline() {
 void session::clear() {
     for (const auto& [filter, sub] : subscriptions) {
         owner->state.subscriptions.unsubscribe(handle->key, filter);
+        if (in_store_) {
+            owner->writes->subscription_removed(handle->key, filter);
+        }
     }
     subscriptions.clear();
     // Shared messages still owed to the group go to another member; the rest end here.
@@ -293,10 +371,17 @@ void session::clear() {
         if (entry.out.group && entry.out.qos == mqtt::qos::at_least_once) {
             hand_back(entry.out, false); // QoS 2 in flight: [MQTT-4.8.2-5], see go_offline
         }
+        forget(entry.out);
     }
     for (auto& out : queued) {
         if (out.group) {
             hand_back(out, false);
+        }
+        forget(out);
+    }
+    if (in_store_) {
+        for (const auto id : inbound_qos2) {
+            owner->writes->inbound_qos2_removed(handle->key, id);
         }
     }
     inflight.clear();

@@ -33,8 +33,10 @@ struct outbound_message {
     /// goes away before the client acknowledges it.
     shared_group_ptr group;
     std::uint8_t hops = 0; ///< see delivery::hops
-    /// Order of arrival, and the message's name in the session store.
+    /// Order of arrival.
     std::uint64_t seq = 0;
+    /// The durable store holds this delivery under the session's key.
+    bool stored = false;
 };
 
 /// A QoS 1/2 message sent and not yet fully acknowledged.
@@ -82,8 +84,22 @@ public:
     /// shared subscriptions go back to their groups for another member.
     void go_offline();
     /// Removes everything: subscriptions from the index, queued and inflight messages (shared
-    /// ones handed back to their groups). The handle stays valid.
+    /// ones handed back to their groups), also from the store. The handle stays valid.
     void clear();
+
+    /// With a durable store: records the session (created, resumed, changed, gone offline)
+    /// and from then on its subscriptions, deliveries and QoS 2 state. `offline_since` is the
+    /// epoch while a client is connected.
+    void save(const message* will, std::uint32_t will_delay,
+              std::chrono::system_clock::time_point offline_since);
+    /// Forgets the session in the store (when it has been saved).
+    void remove_from_store();
+    /// The store holds this session (save() was called and it has not been removed since).
+    bool in_store() const noexcept { return in_store_; }
+    /// Records `out` (queued: packet_id 0) for this session when the session is in the store.
+    void record(outbound_message& out, std::uint16_t packet_id, bool released);
+    /// Removes the record of `out` if it has one.
+    void forget(outbound_message& out);
 
     /// The worker holding the session; changes when the session moves.
     worker* owner;
@@ -123,6 +139,7 @@ private:
 
     std::uint16_t next_packet_id_ = 1;
     std::uint64_t next_seq_ = 1;
+    bool in_store_ = false;
 };
 
 /// Seconds of Message Expiry Interval left for `m` at `now`; nullopt when it has none; 0

@@ -25,8 +25,12 @@ public:
     /// message is not sent to this client (expired, or over its Maximum Packet Size); the
     /// session then forgets it.
     virtual bool send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) = 0;
-    /// Sends PUBREL for a QoS 2 message the client has received (PUBREC seen).
+    /// Sends PUBREL for a QoS 2 message the client has received (PUBREC seen). Like every
+    /// packet that reveals a stored change, it waits until the change is durable.
     virtual void send_pubrel(std::uint16_t packet_id) = 0;
+    /// The packet just sent reveals a change written to the durable store: hold it (and what
+    /// follows it) back until that change is on disk. No effect with the memory store.
+    virtual void hold_until_durable() = 0;
     /// The sink is going away: the session stops sending to it.
     virtual bool closing() const noexcept = 0;
     /// Another client took the session over [MQTT-3.1.4-2]: the sink detaches from the

@@ -164,7 +164,7 @@ TEST_CASE("session store seam: the broker reports persistent sessions, their sub
         publisher.send(mqtt::disconnect{});
         CHECK(publisher.closed_within(tick_wait));
     }
-    REQUIRE(recorded(store, seen, "msg+ keeper 1 t/1 q1"));
+    REQUIRE(recorded(store, seen, "msg keeper t/1 q1 p0"));
     REQUIRE(recorded(store, seen, "unretain r/x"));
     {
         client keeper(broker.port());
@@ -173,7 +173,7 @@ TEST_CASE("session store seam: the broker reports persistent sessions, their sub
         REQUIRE(m);
         REQUIRE(std::holds_alternative<mqtt::publish>(m->packet));
         keeper.send(mqtt::puback{std::get<mqtt::publish>(m->packet).packet_id, {}, {}});
-        REQUIRE(recorded(store, seen, "msg- keeper 1"));
+        REQUIRE(recorded(store, seen, "msg- keeper t/1"));
         // Clean start throws the session away [MQTT-3.1.2-4].
     }
     {
@@ -189,8 +189,10 @@ TEST_CASE("session store seam: the broker reports persistent sessions, their sub
     auto keeper_only = keeper_and_retained;
     std::erase_if(keeper_only, [](const std::string& l) { return l.find("r/x") != l.npos; });
     CHECK(keeper_only == std::vector<std::string>{"open keeper 300", "sub keeper t/# q1",
-                                                  "msg+ keeper 1 t/1 q1", "open keeper 300",
-                                                  "msg- keeper 1", "remove keeper"});
+                                                  "offline keeper 300", "msg keeper t/1 q1 p0",
+                                                  "open keeper 300", "msg keeper t/1 q1 p1",
+                                                  "msg- keeper t/1", "offline keeper 300",
+                                                  "unsub keeper t/#", "remove keeper"});
     auto retained_only = keeper_and_retained;
     std::erase_if(retained_only, [](const std::string& l) { return l.find("r/x") == l.npos; });
     CHECK(retained_only == std::vector<std::string>{"retain r/x kept", "unretain r/x"});

@@ -12,6 +12,8 @@
 
 namespace tern::broker {
 
+struct stored_body;
+
 /// Immutable once built and shared by every receiver on every worker, so fan-out copies a
 /// pointer, never the payload. `publish` views point into `storage` (the received frame);
 /// its qos and retain are as published, its packet_id is meaningless, and its properties are
@@ -24,6 +26,9 @@ struct message {
     /// Owns the topic when it did not come as bytes of `storage` (a v5 Topic Alias resolved to
     /// a topic of an earlier packet); `publish.topic` then views this.
     std::string topic_storage;
+    /// The message's name in a durable store (session_store::name_message), shared by every
+    /// session it was routed to; null with the in-memory store and for QoS 0.
+    std::shared_ptr<stored_body> stored;
 };
 using message_ptr = std::shared_ptr<const message>;
 
