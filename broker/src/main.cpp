@@ -5,6 +5,8 @@
 #include <tern/broker/command_line.hpp>
 #include <tern/broker/config.hpp>
 #include <tern/core/log.hpp>
+#include <tern/store/rocksdb_store.hpp>
+#include <tern/store/store_config.hpp>
 
 #include <fmt/format.h>
 
@@ -129,6 +131,8 @@ int main(int argc, char** argv) {
     // Modules that plug into the broker (bridge, admin, store) register their directives here
     // and receive what the file said; none is built into this binary yet.
     config_registry modules;
+    tern::store::persistence_config persistence;
+    tern::store::register_directives(modules, persistence);
     auto cl = parse_command_line(args, &modules);
     if (!cl.config) {
         // --help, --test-config, a usage error, or a bad configuration file ("FILE:LINE: ...").
@@ -166,11 +170,33 @@ int main(int argc, char** argv) {
         log(log_level::warn, "{}", warning);
     }
 
+    for (const auto& note : persistence.notes) {
+        log(log_level::info, "{}", note);
+    }
+
     bool pid_written = false;
     int code = 1;
     try {
         const int ready_pipe = config.daemon ? detach() : -1;
-        broker server(config); // a copy: `config` still decides where a fatal error goes
+        std::unique_ptr<tern::store::rocksdb_store> store;
+        broker_services services;
+        if (persistence.enabled) {
+            tern::store::store_options o;
+            o.path = persistence.store_path();
+            o.sync = persistence.sync;
+            o.sync_interval = persistence.sync_interval;
+            std::string error;
+            store = tern::store::rocksdb_store::open(o, error);
+            if (!store) {
+                throw std::runtime_error(error);
+            }
+            services.store = store.get();
+            log(log_level::info, "session store {} (persistence_sync {})", o.path,
+                o.sync == tern::store::sync_policy::every_batch ? "batch"
+                : o.sync == tern::store::sync_policy::never     ? "never"
+                                                                : "interval");
+        }
+        broker server(config, services); // a copy: `config` still decides where errors go
         if (!config.pid_file.empty()) {
             write_pid_file(config.pid_file);
             pid_written = true;

@@ -209,12 +209,17 @@ TEST_CASE("a bad configuration file exits non-zero with bad.conf:3: on stderr",
         CHECK_FALSE(std::filesystem::exists(s.path("port")));
     }
     SECTION("an unsupported directive says so") {
-        const auto unsupported =
-            s.write("persist.conf", "listener 0 127.0.0.1\npersistence true\n");
+        const auto unsupported = s.write("qos.conf", "listener 0 127.0.0.1\nmax_qos 1\n");
         const auto r = run_tern(s, {"--test-config", "-c", unsupported});
         CHECK(r.code == 1);
-        CHECK(r.err.find("persist.conf:2: 'persistence' is not supported by this version of "
-                         "tern") != std::string::npos);
+        CHECK(r.err.find("qos.conf:2: 'max_qos' is not supported by this version of tern") !=
+              std::string::npos);
+    }
+    SECTION("a module's directive with a bad value names the file and line") {
+        const auto bad = s.write("persist.conf", "listener 0 127.0.0.1\npersistence maybe\n");
+        const auto r = run_tern(s, {"--test-config", "-c", bad});
+        CHECK(r.code == 1);
+        CHECK(r.err.find("persist.conf:2: persistence expects true or false") != std::string::npos);
     }
     SECTION("a missing file names it and the OS reason") {
         const auto r = run_tern(s, {"-c", s.path("missing.conf")});

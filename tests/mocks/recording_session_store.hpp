@@ -38,6 +38,7 @@ public:
         add(fmt::format("unretain {}", topic));
     }
     std::uint64_t durable_ticket() const noexcept override { return ticket_.load(); }
+    std::uint64_t current_ticket() const noexcept override { return ticket_.load(); }
     void on_durable(std::function<void(std::uint32_t)> listener) override {
         listener_ = std::move(listener);
     }

@@ -113,7 +113,6 @@ struct unsupported_directive {
 constexpr std::string_view auth_hint =
     " (authentication plugins are not supported: use password_file and acl_file)";
 constexpr std::string_view bridge_hint = " (bridges are not implemented yet)";
-constexpr std::string_view persist_hint = " (there is no persistence yet)";
 constexpr std::string_view tls_hint =
     " (OpenSSL engines are not supported: use PEM key files, `tls_keyform pem`)";
 
@@ -126,12 +125,6 @@ constexpr std::array unsupported_directives{
     unsupported_directive{"clientid_prefixes", auth_hint},
     unsupported_directive{"use_username_as_clientid", auth_hint},
     unsupported_directive{"check_retain_source", auth_hint},
-    // Persistence.
-    unsupported_directive{"persistence", persist_hint},
-    unsupported_directive{"persistence_file", persist_hint},
-    unsupported_directive{"persistence_location", persist_hint},
-    unsupported_directive{"autosave_interval", persist_hint},
-    unsupported_directive{"autosave_on_changes", persist_hint},
     // TLS details beyond what the listener keeps.
     unsupported_directive{"tls_engine", tls_hint},
     unsupported_directive{"tls_engine_kpass_sha1", tls_hint},

@@ -379,6 +379,7 @@ struct broker::impl {
             w->outbox.resize(state.workers.size());
         }
         if (state.durable) {
+            restore(state.store->recover(state.clock.now()));
             // From the store's thread: the worker's held frames may go out now.
             state.store->on_durable([this](std::uint32_t index) {
                 if (index < state.workers.size()) {
@@ -386,6 +387,29 @@ struct broker::impl {
                     asio::post(w.ctx, [&w] { w.release_durable(); });
                 }
             });
+        }
+    }
+
+    /// Start-up, before the workers run: the sessions and retained messages of the durable
+    /// store, spread over the workers (a client that connects elsewhere takes its session
+    /// along, as for any reconnect).
+    void restore(recovered_state rec) {
+        const auto now = state.clock.now();
+        state.next_key = std::max<std::uint64_t>(state.next_key.load(), rec.next_key);
+        for (auto& m : rec.retained) {
+            state.retained.set(m, state.memory_store); // already in the store
+        }
+        std::size_t i = 0;
+        for (auto& rs : rec.sessions) {
+            const auto index = static_cast<std::uint32_t>(i++ % state.workers.size());
+            auto& w = *state.workers[index];
+            const auto claim = state.directory.claim(rs.client_id, index, rs.key);
+            if (claim.existing) {
+                continue; // one record per client id: cannot happen
+            }
+            auto sp = std::make_unique<session>(w, claim.handle);
+            sp->restore(std::move(rs), now);
+            w.sessions.emplace(claim.handle->key, std::move(sp));
         }
     }
 
@@ -659,6 +683,9 @@ struct broker::impl {
             all.clear();
             if (tick % 4 == 0 && !w.stopping) {
                 sweep_sessions(w);
+                if (w.index == 0 && w.state.durable) {
+                    w.state.store->alive();
+                }
             }
         }
     }
@@ -864,6 +891,9 @@ int broker::run() {
     for (auto& t : threads) {
         t.join();
     }
+    // What the workers wrote last is written; the sessions and messages destroyed with the
+    // broker are not changes of state.
+    self.state.store->seal();
     // Jobs still queued (a password being hashed for a client that is gone) are dropped.
     self.state.blocking_pool->stop();
     self.state.blocking_pool->join();

@@ -109,6 +109,8 @@ public:
     bool send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) override;
     void send_pubrel(std::uint16_t packet_id) override;
     void hold_until_durable() override;
+    /// Also waits for `ticket` (a write outside the worker's batch, e.g. a retained message).
+    void hold_until_durable(std::uint64_t ticket);
     /// The worker submitted the store batch this connection's held frames wait for.
     void assign_ticket(std::uint64_t ticket);
     /// A ticket became durable: write what no longer waits.
@@ -327,6 +329,8 @@ private:
     std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
     std::uint16_t client_alias_maximum_ = 0;
     std::uint64_t dropped_qos0_ = 0;
+    /// The store ticket of the retained message the PUBLISH being handled wrote (0: none).
+    std::uint64_t retained_ticket_ = 0;
 };
 
 } // namespace tern::broker

@@ -350,6 +350,9 @@ void connection::keep_will(const mqtt::connect& c,
     w->publish.props = forwardable_properties(c.will->props);
     w->storage = storage;
     w->received_at = state_.clock.now();
+    if (state_.durable && w->publish.qos != mqtt::qos::at_most_once) {
+        state_.store->name_message(*w); // queued for offline persistent sessions, on disk
+    }
     will_delay_ = c.will->props.will_delay_interval.value_or(0);
     will_ = std::move(w);
 }

@@ -115,6 +115,9 @@ std::size_t connection::distribute(const mqtt::publish& p,
     const message_ptr shared = std::move(m);
     if (p.retain) {
         state_.retained.set(shared, *state_.store);
+        if (state_.durable) {
+            retained_ticket_ = state_.store->current_ticket();
+        }
     }
     return route(owner_, shared,
                  publish_context{shared->publish.topic, session_->handle->key, client_id_});
@@ -130,6 +133,7 @@ void connection::acknowledge_publish(const mqtt::publish& p, mqtt::reason_code r
     const bool with_text = v5() && problem_information_ && !reason_text.empty();
     switch (p.qos) {
     case mqtt::qos::at_most_once:
+        retained_ticket_ = 0;
         break;
     case mqtt::qos::at_least_once: {
         mqtt::puback ack{p.packet_id, reason, {}};
@@ -137,7 +141,7 @@ void connection::acknowledge_publish(const mqtt::publish& p, mqtt::reason_code r
             ack.props.reason_string = reason_text;
         }
         send(ack);
-        hold_until_durable(); // [docs/store.md]: acknowledged only once on disk
+        hold_until_durable(std::exchange(retained_ticket_, 0)); // acknowledged once on disk
         break;
     }
     case mqtt::qos::exactly_once: {
@@ -152,7 +156,7 @@ void connection::acknowledge_publish(const mqtt::publish& p, mqtt::reason_code r
             ack.props.reason_string = reason_text;
         }
         send(ack);
-        hold_until_durable();
+        hold_until_durable(std::exchange(retained_ticket_, 0));
         break;
     }
     }

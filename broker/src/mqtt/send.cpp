@@ -88,10 +88,19 @@ void connection::send_pubrel(std::uint16_t packet_id) {
 }
 
 void connection::hold_until_durable() {
+    hold_until_durable(0);
+}
+
+void connection::hold_until_durable(std::uint64_t ticket) {
     if (!state_.durable || queue_.empty() || closed_) {
         return;
     }
     auto& last = queue_.back();
+    if (ticket > state_.store->durable_ticket() && last.ticket != pending_ticket) {
+        // A pending frame gets its batch's ticket, which is never older than this one.
+        last.ticket = std::max(last.ticket, ticket);
+        await_durable();
+    }
     if (owner_.writes->dirty()) {
         // The change is still in the worker's batch: the ticket comes when it is submitted.
         last.ticket = pending_ticket;

@@ -132,6 +132,44 @@ void session::save(const message* will, std::uint32_t will_delay,
     handle->persistent.store(true, std::memory_order_relaxed);
 }
 
+void session::restore(recovered_session&& rec, std::chrono::steady_clock::time_point now) {
+    in_store_ = true;
+    handle->persistent.store(rec.expiry_interval != 0, std::memory_order_relaxed);
+    expiry_interval = rec.expiry_interval;
+    version = rec.version;
+    offline_since = now - rec.offline_for;
+    if (rec.will) {
+        // The connection ended when the broker did, without DISCONNECT: the will goes out
+        // after its delay, counted from then, unless the client resumes first [MQTT-3.1.3-9].
+        if (!rec.will->stored && rec.will->publish.qos != mqtt::qos::at_most_once) {
+            owner->state.store->name_message(*std::const_pointer_cast<message>(rec.will));
+        }
+        pending_will = std::move(rec.will);
+        will_due = offline_since + std::chrono::seconds(rec.will_delay);
+    }
+    for (auto& [filter, sub] : rec.subscriptions) {
+        owner->state.subscriptions.subscribe(handle, filter, sub);
+        subscriptions[filter] = sub;
+    }
+    for (auto& [msg, d] : rec.messages) {
+        outbound_message out;
+        out.msg = std::move(msg);
+        out.qos = d.qos;
+        out.retain = d.retain;
+        out.subscription_ids.assign(d.subscription_ids.begin(), d.subscription_ids.end());
+        out.seq = next_seq_++;
+        out.stored = true;
+        if (d.packet_id != 0 && !inflight.contains(d.packet_id)) {
+            inflight.emplace(d.packet_id, inflight_message{std::move(out), d.released});
+        } else {
+            queued_bytes += out.msg->publish.payload.size() + out.msg->publish.topic.size();
+            queued.push_back(std::move(out));
+        }
+    }
+    handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
+    inbound_qos2.insert(rec.inbound_qos2.begin(), rec.inbound_qos2.end());
+}
+
 void session::remove_from_store() {
     handle->persistent.store(false, std::memory_order_relaxed);
     if (!in_store_) {

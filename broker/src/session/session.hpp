@@ -4,6 +4,7 @@
 #include "index/subscriber.hpp"
 #include "index/topic_index.hpp"
 #include <tern/broker/message.hpp>
+#include <tern/broker/session_store.hpp>
 
 #include <tern/protocol/packets.hpp>
 
@@ -100,6 +101,9 @@ public:
     void record(outbound_message& out, std::uint16_t packet_id, bool released);
     /// Removes the record of `out` if it has one.
     void forget(outbound_message& out);
+    /// Start-up: rebuilds the session from what the durable store recovered (it is in the
+    /// store already). `now` is the broker clock's present.
+    void restore(recovered_session&& rec, std::chrono::steady_clock::time_point now);
 
     /// The worker holding the session; changes when the session moves.
     worker* owner;

@@ -150,6 +150,8 @@ public:
     virtual void retained_cleared(std::string_view topic) = 0;
     /// Every ticket up to this one is durable.
     virtual std::uint64_t durable_ticket() const noexcept = 0;
+    /// The ticket that covers a retained_set() / retained_cleared() made now.
+    virtual std::uint64_t current_ticket() const noexcept = 0;
     /// Called (from the store's thread) each time durable_ticket() advances past tickets that
     /// worker `worker` submitted. Set once, before the workers run.
     virtual void on_durable(std::function<void(std::uint32_t worker)> listener) = 0;
@@ -192,6 +194,7 @@ public:
     void retained_set(const message&) override {}
     void retained_cleared(std::string_view) override {}
     std::uint64_t durable_ticket() const noexcept override { return 0; }
+    std::uint64_t current_ticket() const noexcept override { return 0; }
     void on_durable(std::function<void(std::uint32_t)>) override {}
     bool failing() const noexcept override { return false; }
     void alive() override {}
