@@ -102,6 +102,12 @@ std::string body_key(std::uint64_t message_id) {
     return session_prefix(message_id);
 }
 
+std::string ref_key(std::uint64_t message_id, std::uint64_t session_key) {
+    auto k = body_key(message_id);
+    put_be(k, session_key, 8);
+    return k;
+}
+
 std::optional<std::uint64_t> key_session(std::string_view key) {
     reader r(key);
     std::uint64_t v = 0;
@@ -137,6 +143,17 @@ std::optional<std::uint64_t> body_key_message(std::string_view key) {
         return std::nullopt;
     }
     return key_session(key);
+}
+
+std::optional<std::uint64_t> ref_key_message(std::string_view key) {
+    if (key.size() != 16) {
+        return std::nullopt;
+    }
+    return key_session(key);
+}
+
+std::optional<std::uint64_t> ref_key_session(std::string_view key) {
+    return delivery_key_message(key);
 }
 
 std::string encode_message(const broker::message& m,

@@ -37,10 +37,11 @@ enum cf : std::size_t {
     inbound,
     bodies,
     retained,
+    refs,
     cf_count
 };
 constexpr const char* cf_names[cf_count] = {"default", "sessions", "subscriptions", "deliveries",
-                                            "inbound", "bodies",   "retained"};
+                                            "inbound", "bodies",   "retained",      "refs"};
 
 std::chrono::system_clock::time_point wall_of(std::chrono::steady_clock::time_point t) {
     // Messages carry the steady time they arrived; the store keeps the wall time, which still
@@ -82,6 +83,17 @@ struct rocksdb_store::impl {
     std::atomic<std::uint64_t> rounds{0}, syncs{0}, batches{0}, failures{0};
     std::thread writer;
 
+    // Message bodies live on disk while any delivery record refers to them (refs: message id
+    // then session key) or any message in memory holds them (live: the count of stored_body
+    // objects per id; a message in memory may still be recorded for another session, which
+    // then relies on the body being there). When either may have dropped to none, the id is
+    // a candidate; the writer checks both after the round that carried the change.
+    std::mutex live_mutex;
+    std::unordered_map<std::uint64_t, std::uint32_t> live;         // guarded by live_mutex
+    std::vector<std::uint64_t> candidates;                         // guarded by mutex
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> watchers; // guarded by mutex
+    std::atomic<std::uint64_t> bodies_collected{0};
+
     ~impl() {
         for (auto* h : cfs) {
             if (h != nullptr && db) {
@@ -96,12 +108,16 @@ struct rocksdb_store::impl {
 
     rocksdb::ColumnFamilyHandle* cf(std::size_t i) const { return cfs[i]; }
 
-    std::uint64_t submit(rocksdb::WriteBatch&& b, std::uint32_t worker) {
+    std::uint64_t submit(rocksdb::WriteBatch&& b, std::uint32_t worker,
+                         std::vector<std::uint64_t>& released) {
         std::lock_guard lock(mutex);
         if (sealed.load()) {
+            released.clear();
             return durable.load();
         }
         pending.push_back(std::move(b));
+        candidates.insert(candidates.end(), released.begin(), released.end());
+        released.clear();
         if (worker >= waiting_workers.size()) {
             waiting_workers.resize(worker + 1, false);
         }
@@ -121,9 +137,80 @@ struct rocksdb_store::impl {
         }
     }
 
-    void release_body(std::uint64_t id) {
-        add_direct([&](rocksdb::WriteBatch& b) { (void)b.Delete(cf(bodies), body_key(id)); },
-                   false);
+    void body_born(std::uint64_t id) {
+        std::lock_guard lock(live_mutex);
+        ++live[id];
+    }
+
+    void body_died(std::uint64_t id) {
+        {
+            std::lock_guard lock(live_mutex);
+            const auto it = live.find(id);
+            if (it == live.end() || --it->second != 0) {
+                return;
+            }
+            live.erase(it);
+        }
+        if (sealed.load()) {
+            return; // the broker is torn down: its messages' end is not a change of state
+        }
+        std::lock_guard lock(mutex);
+        candidates.push_back(id);
+    }
+
+    /// After a round: deletes the bodies of `ids` that nothing refers to any more, on disk or
+    /// in memory. Every batch submitted before an id became a candidate has been written, so
+    /// the refs seen here are the ones that count (a body in memory is live, and a batch
+    /// holding a new reference keeps its body in memory until it is submitted).
+    void collect(std::vector<std::uint64_t>& ids) {
+        if (ids.empty()) {
+            return;
+        }
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        rocksdb::WriteBatch gone;
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(refs)));
+        for (const auto id : ids) {
+            {
+                std::lock_guard lock(live_mutex);
+                if (live.contains(id)) {
+                    continue;
+                }
+            }
+            const auto prefix = body_key(id);
+            it->Seek(prefix);
+            if (it->Valid() && it->key().starts_with(prefix)) {
+                continue; // a queue on disk still holds it
+            }
+            (void)gone.Delete(cf(bodies), prefix);
+        }
+        if (gone.Count() > 0) {
+            // Not synced: a body left behind by a crash is collected at the next start.
+            if (db->Write(rocksdb::WriteOptions(), &gone).ok()) {
+                bodies_collected.fetch_add(gone.Count(), std::memory_order_relaxed);
+            }
+        }
+    }
+
+    /// Tells the workers watching for a ticket that has become durable.
+    void wake_watchers(std::unique_lock<std::mutex>& lock) {
+        const auto done = durable.load();
+        std::vector<std::uint32_t> wake_now;
+        for (auto w = watchers.begin(); w != watchers.end();) {
+            if (w->second <= done) {
+                wake_now.push_back(w->first);
+                w = watchers.erase(w);
+            } else {
+                ++w;
+            }
+        }
+        if (!wake_now.empty() && listener) {
+            lock.unlock();
+            for (const auto w : wake_now) {
+                listener(w);
+            }
+            lock.lock();
+        }
     }
 
     /// Writes `batches` in order (the last one synced when the policy says so); retries a
@@ -178,8 +265,10 @@ struct rocksdb_store::impl {
     void run() {
         std::unique_lock lock(mutex);
         for (;;) {
-            wake.wait(lock, [&] { return stopping || !pending.empty() || direct.Count() > 0; });
-            if (pending.empty() && direct.Count() == 0) {
+            wake.wait(lock, [&] {
+                return stopping || !pending.empty() || direct.Count() > 0 || !candidates.empty();
+            });
+            if (pending.empty() && direct.Count() == 0 && candidates.empty()) {
                 break; // stopping, and nothing left to write
             }
             std::vector<rocksdb::WriteBatch> round;
@@ -192,10 +281,13 @@ struct rocksdb_store::impl {
             current.store(collecting);
             std::vector<bool> workers;
             workers.swap(waiting_workers);
+            std::vector<std::uint64_t> released;
+            released.swap(candidates);
             writing = true;
             lock.unlock();
 
             write_round(round);
+            collect(released);
             rounds.fetch_add(1, std::memory_order_relaxed);
             batches.fetch_add(round.size(), std::memory_order_relaxed);
             durable.store(ticket);
@@ -207,6 +299,7 @@ struct rocksdb_store::impl {
                 }
             }
             lock.lock();
+            wake_watchers(lock);
             writing = false;
             drained.notify_all();
         }
@@ -221,8 +314,10 @@ namespace {
 /// the record.
 struct rocks_body final : broker::stored_body {
     rocks_body(std::uint64_t body_id, std::shared_ptr<rocksdb_store::impl> s)
-        : stored_body(body_id), store(std::move(s)) {}
-    ~rocks_body() override { store->release_body(id); }
+        : stored_body(body_id), store(std::move(s)) {
+        store->body_born(id);
+    }
+    ~rocks_body() override { store->body_died(id); }
     std::shared_ptr<rocksdb_store::impl> store;
 };
 
@@ -242,9 +337,15 @@ public:
                             rocksdb::Slice(client_id.data(), client_id.size()));
         const auto from = session_prefix(key);
         const auto to = end_of_prefix(key);
+        drop_refs(key);
         for (auto c : {subscriptions, deliveries, inbound}) {
             (void)batch_.DeleteRange(store_->cf(c), from, to);
         }
+        dirty_ = true;
+    }
+    void deliveries_cleared(std::uint64_t key) override {
+        drop_refs(key);
+        (void)batch_.DeleteRange(store_->cf(deliveries), session_prefix(key), end_of_prefix(key));
         dirty_ = true;
     }
     void subscription_added(std::uint64_t key, std::string_view filter,
@@ -271,6 +372,10 @@ public:
         }
         (void)batch_.Put(store_->cf(deliveries), delivery_key(key, m.stored->id),
                          encode_delivery(d));
+        (void)batch_.Put(store_->cf(refs), ref_key(m.stored->id, key), rocksdb::Slice());
+        // Until this batch is submitted the body must not be collected: holding it keeps it
+        // live even if the message leaves memory (its queue is on disk) before then.
+        held_.push_back(m.stored);
         dirty_ = true;
     }
     void delivery_removed(std::uint64_t key, const broker::message& m) override {
@@ -278,6 +383,8 @@ public:
             return;
         }
         (void)batch_.Delete(store_->cf(deliveries), delivery_key(key, m.stored->id));
+        (void)batch_.Delete(store_->cf(refs), ref_key(m.stored->id, key));
+        released_.push_back(m.stored->id);
         dirty_ = true;
     }
     void inbound_qos2_added(std::uint64_t key, std::uint16_t packet_id) override {
@@ -293,22 +400,40 @@ public:
         if (!dirty_) {
             return 0;
         }
-        const auto ticket = store_->submit(std::move(batch_), worker_);
+        const auto ticket = store_->submit(std::move(batch_), worker_, released_);
         batch_ = rocksdb::WriteBatch();
         dirty_ = false;
         for (const auto& b : written_bodies_) {
             b->submitted.store(true, std::memory_order_release);
         }
         written_bodies_.clear();
+        held_.clear(); // after submit(): a body released here becomes a candidate behind it
         return ticket;
     }
 
 private:
+    /// The refs of the session's deliveries on disk go with them (read from what is written;
+    /// a record still in a batch not yet written leaves a ref, which only keeps a body until
+    /// the next start collects it).
+    void drop_refs(std::uint64_t key) {
+        const auto from = session_prefix(key);
+        std::unique_ptr<rocksdb::Iterator> it(
+            store_->db->NewIterator(rocksdb::ReadOptions(), store_->cf(deliveries)));
+        for (it->Seek(from); it->Valid() && it->key().starts_with(from); it->Next()) {
+            if (const auto id = delivery_key_message(it->key().ToStringView())) {
+                (void)batch_.Delete(store_->cf(refs), ref_key(*id, key));
+                released_.push_back(*id);
+            }
+        }
+    }
+
     std::shared_ptr<rocksdb_store::impl> store_;
     const std::uint32_t worker_;
     rocksdb::WriteBatch batch_;
     bool dirty_ = false;
     std::vector<std::shared_ptr<broker::stored_body>> written_bodies_;
+    std::vector<std::shared_ptr<broker::stored_body>> held_;
+    std::vector<std::uint64_t> released_;
 };
 
 } // namespace
@@ -439,6 +564,80 @@ void rocksdb_store::on_durable(std::function<void(std::uint32_t)> listener) {
     impl_->listener = std::move(listener);
 }
 
+bool rocksdb_store::wake_when_durable(std::uint32_t worker, std::uint64_t ticket) {
+    std::lock_guard lock(impl_->mutex);
+    // Checked under the lock the writer takes to wake watchers after it advances durable, so
+    // a ticket that becomes durable now is either seen here or wakes this watcher.
+    if (impl_->durable.load() >= ticket || impl_->sealed.load()) {
+        return false;
+    }
+    impl_->watchers.emplace_back(worker, ticket);
+    return true;
+}
+
+broker::delivery_page rocksdb_store::page_in(std::uint64_t key, std::uint64_t from,
+                                             std::size_t limit,
+                                             std::chrono::steady_clock::time_point now) {
+    auto& s = *impl_;
+    broker::delivery_page page;
+    page.next_from = from;
+    const auto prefix = session_prefix(key);
+    const auto wall_now = std::chrono::system_clock::now();
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = nullptr;
+    std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.cf(deliveries)));
+    std::vector<std::pair<std::string, std::string>> broken; // delivery key, ref key
+    for (it->Seek(delivery_key(key, from)); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+        if (page.items.size() == limit) {
+            page.end = false;
+            break;
+        }
+        const auto id = delivery_key_message(it->key().ToStringView());
+        const auto d = decode_delivery(it->value().ToStringView());
+        if (!id) {
+            continue;
+        }
+        page.next_from = *id + 1;
+        if (d && d->packet_id != 0) {
+            continue; // in flight: the session has it in memory
+        }
+        std::string body;
+        std::optional<broker::message_ptr> m;
+        if (d && s.db->Get(rocksdb::ReadOptions(), s.cf(bodies), body_key(*id), &body).ok()) {
+            m = decode_message(body, wall_now, now);
+        }
+        if (!m) {
+            log(log_level::warn,
+                "session store {}: a queued message of session {} is unreadable; skipped",
+                s.options.path, key);
+            broken.emplace_back(it->key().ToString(), ref_key(*id, key));
+            continue;
+        }
+        auto msg = std::const_pointer_cast<broker::message>(*m);
+        auto stored = std::make_shared<rocks_body>(*id, impl_);
+        stored->submitted.store(true);
+        msg->stored = std::move(stored);
+        page.items.push_back({std::move(msg), std::move(*d)});
+    }
+    if (!it->status().ok()) {
+        log(log_level::error, "session store {}: cannot read a queue: {}", s.options.path,
+            it->status().ToString());
+        page.end = false; // tried again on the next page-in
+    }
+    if (!broken.empty()) {
+        s.add_direct(
+            [&](rocksdb::WriteBatch& b) {
+                for (const auto& [delivery, ref] : broken) {
+                    (void)b.Delete(s.cf(deliveries), delivery);
+                    (void)b.Delete(s.cf(refs), ref);
+                }
+            },
+            true);
+    }
+    return page;
+}
+
 bool rocksdb_store::failing() const noexcept {
     return impl_->failing.load();
 }
@@ -466,7 +665,7 @@ void rocksdb_store::seal() {
 
 rocksdb_store::counters rocksdb_store::stats() const {
     return {impl_->rounds.load(), impl_->syncs.load(), impl_->batches.load(),
-            impl_->failures.load()};
+            impl_->failures.load(), impl_->bodies_collected.load()};
 }
 
 broker::recovered_state rocksdb_store::recover(std::chrono::steady_clock::time_point now) {
@@ -577,59 +776,99 @@ broker::recovered_state rocksdb_store::recover(std::chrono::steady_clock::time_p
             (void)cleanup.Delete(s.cf(inbound), k);
         }
     });
-    struct pending_delivery {
+    // Deliveries: what is in flight (it has a packet id) is rebuilt in memory; what is
+    // queued stays on disk, counted per session, and is paged in when the client is back, so
+    // a start with a million queued messages does not read a million bodies.
+    struct in_flight_delivery {
         broker::recovered_session* session;
         std::uint64_t message;
         broker::stored_delivery d;
         std::string key;
     };
-    std::vector<pending_delivery> refs;
-    std::set<std::uint64_t> referenced;
-    scan(deliveries, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
-        auto* rs = owner(k, deliveries);
-        if (rs == nullptr) {
-            return;
-        }
-        const auto id = delivery_key_message(k.ToStringView());
-        const auto d = decode_delivery(v.ToStringView());
-        if (!id || !d) {
-            ++corrupt;
-            (void)cleanup.Delete(s.cf(deliveries), k);
-            return;
-        }
-        referenced.insert(*id);
-        refs.push_back({rs, *id, *d, k.ToString()});
-    });
-    std::unordered_map<std::uint64_t, broker::message_ptr> messages;
-    std::uint64_t max_body = 0;
-    scan(bodies, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
-        const auto id = body_key_message(k.ToStringView());
-        if (id) {
-            max_body = std::max(max_body, *id);
-        }
-        if (!id || !referenced.contains(*id)) {
-            (void)cleanup.Delete(s.cf(bodies), k); // every session is done with it
-            return;
-        }
-        auto m = decode_message(v.ToStringView(), wall_now, now);
-        if (!m) {
-            ++corrupt;
-            (void)cleanup.Delete(s.cf(bodies), k);
-            return;
-        }
-        auto msg = std::const_pointer_cast<broker::message>(*m);
-        auto body = std::make_shared<rocks_body>(*id, impl_);
-        body->submitted.store(true);
-        msg->stored = std::move(body);
-        messages.emplace(*id, std::move(msg));
-    });
-    s.next_body.store(max_body + 1);
+    std::vector<in_flight_delivery> in_flight;
     std::size_t queued = 0;
-    for (auto& r : refs) {
-        const auto m = messages.find(r.message);
+    scan(deliveries, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        const auto session_key = key_session(k.ToStringView());
+        const auto id = delivery_key_message(k.ToStringView());
+        const auto found = session_key ? by_key.find(*session_key) : by_key.end();
+        const auto d = decode_delivery(v.ToStringView());
+        if (found == by_key.end() || !id || !d) {
+            if (found != by_key.end()) {
+                ++corrupt;
+            }
+            (void)cleanup.Delete(s.cf(deliveries), k);
+            if (session_key && id) {
+                (void)cleanup.Delete(s.cf(refs), ref_key(*id, *session_key));
+            }
+            return;
+        }
+        auto& rs = out.sessions[found->second];
+        if (d->packet_id != 0) {
+            in_flight.push_back({&rs, *id, *d, k.ToString()});
+            return;
+        }
+        rs.on_disk_from = rs.on_disk == 0 ? *id : std::min(rs.on_disk_from, *id);
+        ++rs.on_disk;
+        ++queued;
+    });
+    // Bodies: kept while a ref of a session that still exists names them (both column
+    // families are in message id order: one pass over each, no set of ids in memory).
+    std::uint64_t max_body = 0;
+    {
+        std::unique_ptr<rocksdb::Iterator> ref(
+            s.db->NewIterator(rocksdb::ReadOptions(), s.cf(refs)));
+        ref->SeekToFirst();
+        const auto referenced = [&](std::uint64_t id) {
+            bool any = false;
+            for (; ref->Valid(); ref->Next()) {
+                const auto m = ref_key_message(ref->key().ToStringView());
+                const auto owner_key = ref_key_session(ref->key().ToStringView());
+                if (m && *m > id) {
+                    break;
+                }
+                if (!m || !owner_key || !by_key.contains(*owner_key)) {
+                    (void)cleanup.Delete(s.cf(refs), ref->key()); // its session has ended
+                    continue;
+                }
+                any = any || *m == id; // a ref below `id` names a body that is gone
+            }
+            return any;
+        };
+        scan(bodies, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
+            const auto id = body_key_message(k.ToStringView());
+            if (id) {
+                max_body = std::max(max_body, *id);
+            }
+            if (!id || !referenced(*id)) {
+                (void)cleanup.Delete(s.cf(bodies), k); // every session is done with it
+            }
+        });
+        if (!ref->status().ok()) {
+            throw std::runtime_error(fmt::format("cannot read the session store {}: {}",
+                                                 s.options.path, ref->status().ToString()));
+        }
+    }
+    s.next_body.store(max_body + 1);
+    std::unordered_map<std::uint64_t, broker::message_ptr> messages;
+    for (auto& r : in_flight) {
+        auto m = messages.find(r.message);
         if (m == messages.end()) {
-            (void)cleanup.Delete(s.cf(deliveries), r.key); // its body was released already
-            continue;
+            std::string body;
+            std::optional<broker::message_ptr> decoded;
+            if (s.db->Get(rocksdb::ReadOptions(), s.cf(bodies), body_key(r.message), &body).ok()) {
+                decoded = decode_message(body, wall_now, now);
+            }
+            if (!decoded) {
+                ++corrupt;
+                (void)cleanup.Delete(s.cf(deliveries), r.key);
+                (void)cleanup.Delete(s.cf(refs), ref_key(r.message, r.session->key));
+                continue;
+            }
+            auto msg = std::const_pointer_cast<broker::message>(*decoded);
+            auto body_ref = std::make_shared<rocks_body>(r.message, impl_);
+            body_ref->submitted.store(true);
+            msg->stored = std::move(body_ref);
+            m = messages.emplace(r.message, std::move(msg)).first;
         }
         r.session->messages.emplace_back(m->second, std::move(r.d));
         ++queued;

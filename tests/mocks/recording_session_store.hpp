@@ -1,7 +1,8 @@
 #pragma once
 // A durable-looking session_store that records every write as a line of text, for tests that
 // check what the broker reports to its store (and in which order). Every submitted batch is
-// "durable" at once.
+// "durable" at once. Deliveries are also kept (with their messages), so a session whose
+// offline queue went to "disk" pages it back in.
 
 #include <tern/broker/session_store.hpp>
 
@@ -42,6 +43,25 @@ public:
     void on_durable(std::function<void(std::uint32_t)> listener) override {
         listener_ = std::move(listener);
     }
+    broker::delivery_page page_in(std::uint64_t key, std::uint64_t from, std::size_t limit,
+                                  std::chrono::steady_clock::time_point) override {
+        std::lock_guard lock(mutex_);
+        broker::delivery_page page;
+        page.next_from = from;
+        auto it = deliveries_.lower_bound({key, from});
+        for (; it != deliveries_.end() && it->first.first == key; ++it) {
+            if (page.items.size() == limit) {
+                page.end = false;
+                return page;
+            }
+            page.next_from = it->first.second + 1;
+            if (it->second.delivery.packet_id == 0) {
+                page.items.push_back(it->second);
+            }
+        }
+        return page;
+    }
+    bool wake_when_durable(std::uint32_t, std::uint64_t) override { return false; }
     bool failing() const noexcept override { return false; }
     void alive() override {}
     void seal() override {}
@@ -62,8 +82,13 @@ private:
                               s.offline_since.time_since_epoch().count() == 0 ? "open" : "offline",
                               s.client_id, s.expiry_interval));
         }
-        void session_removed(std::string_view client_id, std::uint64_t) override {
+        void session_removed(std::string_view client_id, std::uint64_t key) override {
+            store_.drop_deliveries(key);
             write(fmt::format("remove {}", client_id));
+        }
+        void deliveries_cleared(std::uint64_t key) override {
+            store_.drop_deliveries(key);
+            write(fmt::format("clear {}", store_.name(key)));
         }
         void subscription_added(std::uint64_t key, std::string_view filter,
                                 const broker::subscription& sub) override {
@@ -75,10 +100,12 @@ private:
         }
         void delivery_saved(std::uint64_t key, const broker::message& m,
                             const broker::stored_delivery& d) override {
+            store_.keep(key, m, d);
             write(fmt::format("msg {} {} q{} p{}{}", store_.name(key), m.publish.topic,
                               static_cast<int>(d.qos), d.packet_id, d.released ? " rel" : ""));
         }
         void delivery_removed(std::uint64_t key, const broker::message& m) override {
+            store_.unkeep(key, m);
             write(fmt::format("msg- {} {}", store_.name(key), m.publish.topic));
         }
         void inbound_qos2_added(std::uint64_t key, std::uint16_t id) override {
@@ -118,6 +145,28 @@ private:
         }
         return ++ticket_;
     }
+    void keep(std::uint64_t key, const broker::message& m, const broker::stored_delivery& d) {
+        if (!m.stored) {
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        // A copy (a reference is all delivery_saved gets); its topic may view its own string.
+        auto copy = std::make_shared<broker::message>(m);
+        if (!copy->topic_storage.empty()) {
+            copy->publish.topic = copy->topic_storage;
+        }
+        deliveries_[{key, m.stored->id}] = broker::paged_delivery{std::move(copy), d};
+    }
+    void unkeep(std::uint64_t key, const broker::message& m) {
+        if (m.stored) {
+            std::lock_guard lock(mutex_);
+            deliveries_.erase({key, m.stored->id});
+        }
+    }
+    void drop_deliveries(std::uint64_t key) {
+        std::lock_guard lock(mutex_);
+        deliveries_.erase(deliveries_.lower_bound({key, 0}), deliveries_.lower_bound({key + 1, 0}));
+    }
     void add(std::string line) {
         std::lock_guard lock(mutex_);
         calls_.push_back(std::move(line));
@@ -126,6 +175,7 @@ private:
     std::mutex mutex_;
     std::vector<std::string> calls_;
     std::map<std::uint64_t, std::string> names_;
+    std::map<std::pair<std::uint64_t, std::uint64_t>, broker::paged_delivery> deliveries_;
     std::atomic<std::uint64_t> ticket_{0};
     std::atomic<std::uint64_t> next_id_{1};
     std::function<void(std::uint32_t)> listener_;

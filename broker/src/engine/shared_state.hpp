@@ -125,6 +125,8 @@ struct worker {
     std::vector<std::shared_ptr<connection>> gated_now;
     /// Connections whose frames wait for a ticket to become durable.
     std::vector<std::weak_ptr<connection>> awaiting_durable;
+    /// Sessions (by key) whose queue page-in waits for the store to make records durable.
+    std::vector<std::uint64_t> awaiting_page_in;
     boost::asio::steady_timer sweep_timer{ctx};
     /// Set when the broker shuts down: no new connections, no wills.
     bool stopping = false;

@@ -238,6 +238,14 @@ void worker::release_durable() {
             c->durable_advanced();
         }
     }
+    std::vector<std::uint64_t> paging;
+    paging.swap(awaiting_page_in);
+    for (const auto key : paging) {
+        // A session that moved to another worker since is paged in there.
+        if (const auto s = sessions.find(key); s != sessions.end()) {
+            s->second->page_in_ready();
+        }
+    }
     flush_writes(*this);
 }
 

@@ -7,6 +7,7 @@
 #include <tern/core/log.hpp>
 
 #include <algorithm>
+#include <thread>
 #include <vector>
 
 namespace tern::broker {
@@ -66,7 +67,7 @@ void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
     } else if (!in_store_ && out.stored) {
         forget(out); // the session stopped being persistent after the router looked
     }
-    if (sink != nullptr && queued.empty() && inflight.size() < window()) {
+    if (sink != nullptr && queued.empty() && on_disk_ == 0 && inflight.size() < window()) {
         send_new(std::move(out));
         return;
     }
@@ -74,7 +75,121 @@ void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
         forget(out);
         return; // a member went offline after it was picked: another online one takes it
     }
+    if (stays_on_disk(out)) {
+        leave_on_disk(std::move(out));
+        return;
+    }
     enqueue(std::move(out));
+}
+
+bool session::stays_on_disk(const outbound_message& out) const noexcept {
+    // A message with a group stays here: it may be handed to another member, which needs the
+    // message itself. One that came late from another worker, with an id below the queue on
+    // disk, goes in front of it, here.
+    if (!in_store_ || !out.stored || !out.msg->stored || out.group) {
+        return false;
+    }
+    return sink == nullptr || (on_disk_ != 0 && out.msg->stored->id >= on_disk_from_);
+}
+
+void session::leave_on_disk(outbound_message&& out) {
+    const auto& cfg = owner->state.config;
+    const std::size_t bytes = out.msg->publish.payload.size() + out.msg->publish.topic.size();
+    if (cfg.max_queued_messages != 0 && queued.size() + on_disk_ >= cfg.max_queued_messages) {
+        note_drop(out, "max_queued_messages");
+        forget(out);
+        return;
+    }
+    if (cfg.max_queued_bytes != 0 && queued_bytes + on_disk_bytes_ + bytes > cfg.max_queued_bytes &&
+        queued.size() + on_disk_ != 0) {
+        note_drop(out, "max_queued_bytes");
+        forget(out);
+        return;
+    }
+    const auto id = out.msg->stored->id;
+    on_disk_from_ = on_disk_ == 0 ? id : std::min(on_disk_from_, id);
+    ++on_disk_;
+    on_disk_bytes_ += bytes;
+    // The record was written by a batch submitted before the message reached this worker, or
+    // by this worker's own (page_in submits that first).
+    on_disk_ticket_ = std::max(on_disk_ticket_, owner->state.store->current_ticket());
+    // `out` goes: the message body stays on disk, referred to by the record.
+}
+
+bool session::page_in() {
+    auto& store = *owner->state.store;
+    if (owner->writes->dirty()) {
+        owner->submit_store();
+    }
+    const auto need = std::max(on_disk_ticket_, owner->last_ticket);
+    if (store.durable_ticket() < need && store.wake_when_durable(owner->index, need)) {
+        if (paging_wait_on_ != owner) {
+            paging_wait_on_ = owner;
+            owner->awaiting_page_in.push_back(handle->key);
+        }
+        return false;
+    }
+    const std::size_t limit = std::clamp<std::size_t>(2 * window(), 64, 1024);
+    take_page(store.page_in(handle->key, on_disk_from_, limit, owner->state.clock.now()));
+    return !queued.empty() || on_disk_ != 0;
+}
+
+void session::take_page(delivery_page&& page) {
+    for (auto& item : page.items) {
+        const auto id = item.msg->stored->id;
+        const std::size_t bytes = item.msg->publish.payload.size() + item.msg->publish.topic.size();
+        on_disk_ -= std::min<std::uint64_t>(on_disk_, 1);
+        on_disk_bytes_ -= std::min<std::uint64_t>(on_disk_bytes_, bytes);
+        // Sent already (resumed from the store, or sent before it went to disk): in flight.
+        if (std::any_of(inflight.begin(), inflight.end(), [&](const auto& e) {
+                return e.second.out.msg->stored && e.second.out.msg->stored->id == id;
+            })) {
+            continue;
+        }
+        outbound_message out;
+        out.msg = std::move(item.msg);
+        out.qos = item.delivery.qos;
+        out.retain = item.delivery.retain;
+        out.subscription_ids.assign(item.delivery.subscription_ids.begin(),
+                                    item.delivery.subscription_ids.end());
+        out.stored = true;
+        out.seq = next_seq_++;
+        queued_bytes += bytes;
+        queued.push_back(std::move(out));
+    }
+    on_disk_from_ = std::max(on_disk_from_, page.next_from);
+    if (page.end) {
+        on_disk_ = 0;
+        on_disk_bytes_ = 0;
+    }
+}
+
+void session::page_in_ready() {
+    paging_wait_on_ = nullptr;
+    send_queued();
+}
+
+void session::page_in_all() {
+    if (on_disk_ == 0) {
+        return;
+    }
+    // Rare (a persistent session resumed as a non-persistent one): the records are usually
+    // durable long since; if the last ones are not, wait for them (bounded), since the next
+    // write removes them.
+    auto& store = *owner->state.store;
+    owner->submit_store();
+    const auto need = std::max(on_disk_ticket_, owner->last_ticket);
+    for (int i = 0; i < 5000 && store.durable_ticket() < need; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    for (;;) {
+        auto page = store.page_in(handle->key, on_disk_from_, 1024, owner->state.clock.now());
+        const bool end = page.end;
+        take_page(std::move(page));
+        if (end) {
+            break;
+        }
+    }
 }
 
 void session::record(outbound_message& out, std::uint16_t packet_id, bool released) {
@@ -166,6 +281,8 @@ void session::restore(recovered_session&& rec, std::chrono::steady_clock::time_p
             queued.push_back(std::move(out));
         }
     }
+    on_disk_ = rec.on_disk;
+    on_disk_from_ = rec.on_disk_from;
     handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
     inbound_qos2.insert(rec.inbound_qos2.begin(), rec.inbound_qos2.end());
 }
@@ -175,6 +292,7 @@ void session::remove_from_store() {
     if (!in_store_) {
         return;
     }
+    page_in_all(); // the queue goes on in memory (a resumed session that is no longer kept)
     owner->writes->session_removed(client_id(), handle->key);
     in_store_ = false;
     for (auto& [id, entry] : inflight) {
@@ -189,9 +307,10 @@ bool session::enqueue(outbound_message&& out) {
     const auto& cfg = owner->state.config;
     const std::size_t bytes = out.msg->publish.payload.size() + out.msg->publish.topic.size();
     const bool over_count =
-        cfg.max_queued_messages != 0 && queued.size() >= cfg.max_queued_messages;
-    const bool over_bytes =
-        cfg.max_queued_bytes != 0 && queued_bytes + bytes > cfg.max_queued_bytes && !queued.empty();
+        cfg.max_queued_messages != 0 && queued.size() + on_disk_ >= cfg.max_queued_messages;
+    const bool over_bytes = cfg.max_queued_bytes != 0 &&
+                            queued_bytes + on_disk_bytes_ + bytes > cfg.max_queued_bytes &&
+                            queued.size() + on_disk_ != 0;
     if (over_count || over_bytes) {
         // An overloaded member passes a shared message on once; if the next one is full too
         // the group is overloaded and the message is dropped (counted), not bounced around.
@@ -252,7 +371,15 @@ void session::send_new(outbound_message&& out) {
 }
 
 void session::send_queued() {
-    while (sink != nullptr && !queued.empty() && !sink->closing()) {
+    while (sink != nullptr && !sink->closing()) {
+        if (queued.empty()) {
+            // Paged in only when what is here has gone out: the queue on disk holds nothing
+            // that is also here, but for what is in flight (which page_in skips).
+            if (on_disk_ == 0 || inflight.size() >= window() || !page_in()) {
+                return;
+            }
+            continue;
+        }
         auto& front = queued.front();
         if (front.qos == mqtt::qos::at_most_once) {
             if (!sink->accepts_qos0()) {
@@ -390,6 +517,25 @@ void session::go_offline() {
         }
     }
     queued.swap(keep);
+    if (in_store_ && owner->state.durable) {
+        // Offline queues live on disk: what is recorded leaves memory until the client is
+        // back (what has a group stays, for another member to take).
+        keep.clear();
+        for (auto& out : queued) {
+            if (stays_on_disk(out)) {
+                queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
+                const auto id = out.msg->stored->id;
+                on_disk_from_ = on_disk_ == 0 ? id : std::min(on_disk_from_, id);
+                ++on_disk_;
+                on_disk_bytes_ += out.msg->publish.payload.size() + out.msg->publish.topic.size();
+            } else {
+                keep.push_back(std::move(out));
+            }
+        }
+        queued.swap(keep);
+        on_disk_ticket_ =
+            std::max({on_disk_ticket_, owner->state.store->current_ticket(), owner->last_ticket});
+    }
     handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
     if (handed) {
         flush_outbox(*owner);
@@ -421,7 +567,12 @@ void session::clear() {
         for (const auto id : inbound_qos2) {
             owner->writes->inbound_qos2_removed(handle->key, id);
         }
+        if (on_disk_ != 0) {
+            owner->writes->deliveries_cleared(handle->key);
+        }
     }
+    on_disk_ = 0;
+    on_disk_bytes_ = 0;
     inflight.clear();
     queued.clear();
     queued_bytes = 0;

@@ -76,8 +76,11 @@ public:
     /// PUBREC with a failure reason: the client refused the message; drop it.
     void refuse(std::uint16_t packet_id);
 
-    /// Sends queued messages while the inflight window has room.
+    /// Sends queued messages while the inflight window has room, paging the queue in from
+    /// the store when it is on disk.
     void send_queued();
+    /// The store has made durable what a page-in waited for (worker::release_durable).
+    void page_in_ready();
     /// A connection attached: resend everything in flight (DUP set, PUBREL for released QoS 2
     /// messages) in the original order [MQTT-4.4.0-1], then queued messages.
     void resume();
@@ -130,6 +133,10 @@ public:
 
     std::uint64_t dropped = 0;
 
+    /// Queued messages that are on disk only (offline queues live in the store, not here):
+    /// how many. The first page comes back into `queued` when the client does.
+    std::uint64_t on_disk() const noexcept { return on_disk_; }
+
 private:
     /// The client's inflight window: min(max_inflight_messages, Receive Maximum).
     std::size_t window() const noexcept;
@@ -140,10 +147,33 @@ private:
     /// Gives a shared-subscription message to another member of its group (only an online
     /// one when `online_only`); false if there is none.
     bool hand_back(outbound_message& out, bool online_only);
+    /// Whether `out` (recorded in the store) stays on disk only instead of in `queued`.
+    bool stays_on_disk(const outbound_message& out) const noexcept;
+    void leave_on_disk(outbound_message&& out);
+    /// Reads the next page of the queue from the store into `queued`. False when there is
+    /// nothing (more) to read now: the queue on disk is empty, or the store has not yet made
+    /// durable the records the page would read (it wakes this worker when it has).
+    bool page_in();
+    /// Appends a page read from the store to `queued` (but what is in flight).
+    void take_page(delivery_page&& page);
+    /// Every message on disk into `queued` (the session stops being persistent, so its
+    /// records are about to go).
+    void page_in_all();
 
     std::uint16_t next_packet_id_ = 1;
     std::uint64_t next_seq_ = 1;
     bool in_store_ = false;
+
+    // The queue on disk: everything recorded for this session with a message id from
+    // on_disk_from_ on that is not in `inflight` (`queued` holds only lower ids, which came
+    // late from another worker). on_disk_ and on_disk_bytes_ count it; on_disk_ticket_ is the
+    // store ticket that covers the records (a page-in reads only after it is durable).
+    std::uint64_t on_disk_ = 0;
+    std::uint64_t on_disk_bytes_ = 0;
+    std::uint64_t on_disk_from_ = 0;
+    std::uint64_t on_disk_ticket_ = 0;
+    /// The worker whose awaiting_page_in lists this session (null: none).
+    const worker* paging_wait_on_ = nullptr;
 };
 
 /// Seconds of Message Expiry Interval left for `m` at `now`; nullopt when it has none; 0

@@ -70,6 +70,10 @@ struct recovered_session {
     /// In the order they reached the session.
     std::vector<std::pair<message_ptr, stored_delivery>> messages;
     std::vector<std::uint16_t> inbound_qos2;
+    /// Queued messages left on disk, paged in when the client is back (session_store::
+    /// page_in): how many, and the lowest message id among them.
+    std::uint64_t on_disk = 0;
+    std::uint64_t on_disk_from = 0;
 };
 
 struct recovered_state {
@@ -77,6 +81,23 @@ struct recovered_state {
     std::vector<message_ptr> retained;
     /// Above every session key in the store: new sessions are numbered from here.
     std::uint64_t next_key = 1;
+};
+
+/// A queued message read back from the store (session_store::page_in).
+struct paged_delivery {
+    message_ptr msg; ///< with its stored_body
+    stored_delivery delivery;
+};
+
+/// One page of a session's queue on disk.
+struct delivery_page {
+    /// In message id order (the order they reached the session, but for messages published
+    /// on different workers within the same instant).
+    std::vector<paged_delivery> items;
+    /// Where the next page starts (above every id this page looked at).
+    std::uint64_t next_from = 0;
+    /// True when nothing is left on disk from next_from on.
+    bool end = true;
 };
 
 /// The name of a message in a durable store (set on message::stored when the message is made,
@@ -120,6 +141,9 @@ public:
     /// QoS 2 from the client: PUBREC sent for `packet_id` / PUBREL received for it.
     virtual void inbound_qos2_added(std::uint64_t key, std::uint16_t packet_id) = 0;
     virtual void inbound_qos2_removed(std::uint64_t key, std::uint16_t packet_id) = 0;
+    /// Every message of the session `key` is gone (its queue on disk included); the session
+    /// record and its subscriptions stay.
+    virtual void deliveries_cleared(std::uint64_t key) = 0;
     /// True when something was written since the last submit().
     virtual bool dirty() const noexcept = 0;
     /// Hands everything written since the last call to the store, behind every batch
@@ -155,6 +179,15 @@ public:
     /// Called (from the store's thread) each time durable_ticket() advances past tickets that
     /// worker `worker` submitted. Set once, before the workers run.
     virtual void on_durable(std::function<void(std::uint32_t worker)> listener) = 0;
+    /// Offline queues live on disk: up to `limit` queued messages (packet id 0 in their
+    /// record) of the session `key` with message ids from `from` on, read synchronously on
+    /// the calling worker. Only what durable_ticket() covers is certain to be seen. A record
+    /// whose body is gone (or corrupt) is skipped and removed.
+    virtual delivery_page page_in(std::uint64_t key, std::uint64_t from, std::size_t limit,
+                                  std::chrono::steady_clock::time_point now) = 0;
+    /// Calls the on_durable listener for `worker` once durable_ticket() reaches `ticket`.
+    /// Returns false (and calls nothing) when it already has.
+    virtual bool wake_when_durable(std::uint32_t worker, std::uint64_t ticket) = 0;
     /// The store could not write (disk full, I/O error): new QoS 1/2 messages are refused
     /// until it can again.
     virtual bool failing() const noexcept = 0;
@@ -177,6 +210,7 @@ public:
     void delivery_removed(std::uint64_t, const message&) override {}
     void inbound_qos2_added(std::uint64_t, std::uint16_t) override {}
     void inbound_qos2_removed(std::uint64_t, std::uint16_t) override {}
+    void deliveries_cleared(std::uint64_t) override {}
     bool dirty() const noexcept override { return false; }
     std::uint64_t submit() override { return 0; }
 };
@@ -196,6 +230,11 @@ public:
     std::uint64_t durable_ticket() const noexcept override { return 0; }
     std::uint64_t current_ticket() const noexcept override { return 0; }
     void on_durable(std::function<void(std::uint32_t)>) override {}
+    delivery_page page_in(std::uint64_t, std::uint64_t, std::size_t,
+                          std::chrono::steady_clock::time_point) override {
+        return {};
+    }
+    bool wake_when_durable(std::uint32_t, std::uint64_t) override { return false; }
     bool failing() const noexcept override { return false; }
     void alive() override {}
     void seal() override {}

@@ -32,6 +32,9 @@ std::string subscription_key(std::uint64_t session_key, std::string_view filter)
 std::string delivery_key(std::uint64_t session_key, std::uint64_t message_id);
 std::string inbound_key(std::uint64_t session_key, std::uint16_t packet_id);
 std::string body_key(std::uint64_t message_id);
+/// The reverse of a delivery key: message id first, so the store finds whether any session
+/// still refers to a message body (on disk, where offline queues live) with one seek.
+std::string ref_key(std::uint64_t message_id, std::uint64_t session_key);
 /// The session key a subscription/delivery/inbound key starts with; nullopt when too short.
 std::optional<std::uint64_t> key_session(std::string_view key);
 /// The second part of a delivery key (message id) / inbound key (packet id) / subscription
@@ -40,6 +43,9 @@ std::optional<std::uint64_t> delivery_key_message(std::string_view key);
 std::optional<std::uint16_t> inbound_key_packet(std::string_view key);
 std::string_view subscription_key_filter(std::string_view key);
 std::optional<std::uint64_t> body_key_message(std::string_view key);
+/// The message id / session key of a ref key; nullopt when it is not 16 bytes.
+std::optional<std::uint64_t> ref_key_message(std::string_view key);
+std::optional<std::uint64_t> ref_key_session(std::string_view key);
 
 /// A message as the store keeps it: the PUBLISH (v5 encoding, so every property survives) and
 /// when it was received, on the system clock (Message Expiry counts across a restart).
