@@ -4,9 +4,13 @@
 
 #include <tern/core/log.hpp>
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include <fmt/format.h>
 
@@ -52,6 +56,9 @@ std::chrono::system_clock::time_point wall_of(std::chrono::steady_clock::time_po
                std::max(age, std::chrono::steady_clock::duration::zero()));
 }
 
+constexpr std::size_t memtable_budget = 64 << 20;
+constexpr std::size_t block_cache_budget = 32 << 20;
+
 std::string end_of_prefix(std::uint64_t key) {
     return session_prefix(key + 1);
 }
@@ -93,6 +100,8 @@ struct rocksdb_store::impl {
     std::vector<std::uint64_t> candidates;                         // guarded by mutex
     std::vector<std::pair<std::uint32_t, std::uint64_t>> watchers; // guarded by mutex
     std::atomic<std::uint64_t> bodies_collected{0};
+    std::chrono::steady_clock::time_point last_sync{}; // writer thread only
+    bool unsynced = false;                             // writer thread only
 
     ~impl() {
         for (auto* h : cfs) {
@@ -216,7 +225,6 @@ struct rocksdb_store::impl {
     /// Writes `batches` in order (the last one synced when the policy says so); retries a
     /// failure until it succeeds or the store stops.
     void write_round(std::vector<rocksdb::WriteBatch>& round) {
-        static auto last_sync = std::chrono::steady_clock::now();
         std::size_t next = 0;
         while (next < round.size()) {
             rocksdb::WriteOptions wo;
@@ -234,6 +242,9 @@ struct rocksdb_store::impl {
             if (st.ok()) {
                 if (wo.sync) {
                     syncs.fetch_add(1, std::memory_order_relaxed);
+                    unsynced = false;
+                } else {
+                    unsynced = true;
                 }
                 ++next;
                 if (failing.exchange(false)) {
@@ -265,9 +276,25 @@ struct rocksdb_store::impl {
     void run() {
         std::unique_lock lock(mutex);
         for (;;) {
-            wake.wait(lock, [&] {
+            const auto work = [&] {
                 return stopping || !pending.empty() || direct.Count() > 0 || !candidates.empty();
-            });
+            };
+            if (options.sync == sync_policy::interval && unsynced) {
+                // persistence_sync interval: what was written is synced at most one interval
+                // later, also when no further round comes to carry the sync.
+                if (!wake.wait_for(lock, options.sync_interval, work)) {
+                    lock.unlock();
+                    if (db->SyncWAL().ok()) {
+                        syncs.fetch_add(1, std::memory_order_relaxed);
+                        unsynced = false;
+                        last_sync = std::chrono::steady_clock::now();
+                    }
+                    lock.lock();
+                    continue;
+                }
+            } else {
+                wake.wait(lock, work);
+            }
             if (pending.empty() && direct.Count() == 0 && candidates.empty()) {
                 break; // stopping, and nothing left to write
             }
@@ -462,11 +489,19 @@ std::unique_ptr<rocksdb_store> rocksdb_store::open(const store_options& options,
     // The WAL is the store's durability; its files are recycled rather than recreated.
     db_options.recycle_log_file_num = 2;
     db_options.max_total_wal_size = 64 << 20;
+    // The store's memory is bounded whatever the queues hold (docs/store.md): memtables of
+    // every column family together, and one block cache for reads (page-ins, recovery).
+    db_options.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(memtable_budget);
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(block_cache_budget);
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     for (std::size_t i = 0; i < cf_count; ++i) {
         rocksdb::ColumnFamilyOptions o;
         o.write_buffer_size = 8 << 20;
         o.max_write_buffer_number = 2;
+        o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
         descriptors.emplace_back(i == meta ? rocksdb::kDefaultColumnFamilyName : cf_names[i], o);
     }
     rocksdb::DB* raw = nullptr;

@@ -2,15 +2,16 @@
 /// The durable store's configuration directives (mosquitto's names, plus persistence_sync),
 /// registered with the broker's configuration parser by the composition root (STYLE.md §1).
 ///
-/// | directive | meaning in Tern |
-/// |---|---|
-/// | `persistence true\|false` | keep sessions, queued messages and retained messages on disk
-/// (default false, as mosquitto) | | `persistence_location DIR` | where: the store is the directory
-/// `DIR/tern.db` (default: the working directory) | | `persistence_file NAME` | the Mosquitto
-/// database to import from DIR when Tern has no store yet (default mosquitto.db) | |
-/// `autosave_interval N`, `autosave_on_changes B` | accepted; Tern writes every change as it
-/// happens (docs/store.md) | | `persistence_sync batch\|interval MS\|never` | when the write-ahead
-/// log is synced (default batch) |
+/// - `persistence true|false`: keep sessions, queued messages and retained messages on disk
+///   (default false, as mosquitto).
+/// - `persistence_location DIR`: the store is the directory DIR/tern.db (default: the
+///   working directory).
+/// - `persistence_file NAME`: the Mosquitto database imported from DIR when Tern has no
+///   store yet (default mosquitto.db).
+/// - `autosave_interval N`, `autosave_on_changes B`: accepted; Tern writes every change as
+///   it happens (docs/store.md).
+/// - `persistence_sync batch|interval MS|never`: when the write-ahead log is synced
+///   (default batch).
 ///
 /// Thread contract: start-up only.
 
