@@ -413,3 +413,67 @@ TEST_CASE("mosquitto's -p: loopback listeners on those ports, ignored when the f
     CHECK(tern.terminate() == 0);
     CHECK(tern.err().find("-p is ignored") != std::string::npos);
 }
+
+TEST_CASE("Debian's /etc/mosquitto/mosquitto.conf starts tern unchanged but for its paths: pid "
+          "file, log file, include_dir, and a persistent session that survives a restart",
+          "[broker][config][persistence]") {
+    // Debian 12's file as it ships (read from /etc when mosquitto is installed), its absolute
+    // paths moved into the scratch directory: the directives and their order are Debian's.
+    std::string debian = slurp("/etc/mosquitto/mosquitto.conf");
+    if (debian.find("persistence true") == std::string::npos) {
+        debian = "# Place your local configuration in /etc/mosquitto/conf.d/\n"
+                 "pid_file /run/mosquitto/mosquitto.pid\n\n"
+                 "persistence true\n"
+                 "persistence_location /var/lib/mosquitto/\n\n"
+                 "log_dest file /var/log/mosquitto/mosquitto.log\n\n"
+                 "include_dir /etc/mosquitto/conf.d\n";
+    }
+    scratch s;
+    const auto move = [&](const std::string& from, const std::string& to) {
+        const auto at = debian.find(from);
+        REQUIRE(at != std::string::npos);
+        debian.replace(at, from.size(), to);
+    };
+    for (const auto* dir : {"run", "log", "lib"}) {
+        std::filesystem::create_directories(s.path(dir));
+    }
+    move("/run/mosquitto", s.path("run"));
+    move("/var/lib/mosquitto", s.path("lib"));
+    move("/var/log/mosquitto", s.path("log"));
+    move("/etc/mosquitto/conf.d", s.path("conf.d"));
+    s.write("conf.d/local.conf", "listener 0 127.0.0.1\nallow_anonymous true\n");
+    const auto conf = s.write("mosquitto.conf", debian);
+    const auto port_file = s.path("port");
+    {
+        tern_child tern(s, {"-c", conf, "--port-file", port_file, "--threads", "2"});
+        const int port = wait_for_port(tern, port_file);
+        mqtt_client sub("debian-sub", MQTT_PROTOCOL_V311, false);
+        REQUIRE(sub.connect(port) == 0);
+        REQUIRE(sub.subscribe("debian/#", 1) == 1);
+        sub.disconnect();
+        mqtt_client pub("debian-pub");
+        REQUIRE(pub.connect(port) == 0);
+        REQUIRE(pub.publish("debian/kept", "across a restart", 1));
+        pub.disconnect();
+        CHECK(slurp(s.path("run/mosquitto.pid")) == std::to_string(tern.pid()) + "\n");
+        CHECK(tern.terminate() == 0);
+    }
+    CHECK(std::filesystem::is_directory(s.path("lib/tern.db")));
+    const std::string logged = slurp(s.path("log/mosquitto.log"));
+    INFO("log file:\n" << logged);
+    CHECK(logged.find("configuration loaded from " + conf) != std::string::npos);
+    CHECK(logged.find("session store " + s.path("lib") + "/tern.db") != std::string::npos);
+
+    std::filesystem::remove(port_file);
+    tern_child tern(s, {"-c", conf, "--port-file", port_file, "--threads", "2"});
+    const int port = wait_for_port(tern, port_file);
+    mqtt_client sub("debian-sub", MQTT_PROTOCOL_V311, false);
+    REQUIRE(sub.connect(port) == 0);
+    CHECK(sub.session_present());
+    const auto m = sub.next_message();
+    REQUIRE(m);
+    CHECK(m->topic == "debian/kept");
+    CHECK(m->payload == "across a restart");
+    sub.disconnect();
+    CHECK(tern.terminate() == 0);
+}
