@@ -200,3 +200,73 @@ TEST_CASE("session store seam: the broker reports persistent sessions, their sub
         return l.find("publisher") != std::string::npos;
     }));
 }
+
+TEST_CASE("offline queue on disk: messages queued for an offline persistent session come back "
+          "from the store page by page, in order, each once, as the inflight window allows",
+          "[broker][session][store]") {
+    tern::core::manual_clock clock;
+    tern::test::recording_session_store store;
+    in_process_broker broker({&clock, &store});
+    std::vector<std::string> seen;
+    {
+        client keeper(broker.port());
+        REQUIRE(keeper.connect("pager", 0, true, 300).reason == mqtt::reason_code::success);
+        mqtt::subscribe s;
+        s.packet_id = 1;
+        s.subscriptions.push_back({"page/#", {mqtt::qos::at_least_once}});
+        keeper.send(s);
+        REQUIRE(keeper.next()); // SUBACK
+        keeper.send(mqtt::disconnect{});
+        CHECK(keeper.closed_within(tick_wait));
+    }
+    // More than several pages (64 at the default window of 20), so the queue is read back in
+    // several rounds while PUBACKs free the window.
+    constexpr int count = 300;
+    std::vector<std::string> payloads;
+    {
+        client publisher(broker.port());
+        REQUIRE(publisher.connect("page-pub", 0, true, 0).reason == mqtt::reason_code::success);
+        for (int i = 0; i < count; ++i) {
+            payloads.push_back("m" + std::to_string(i));
+            mqtt::publish p;
+            p.topic = i % 2 == 0 ? "page/even" : "page/odd";
+            p.payload = payloads.back();
+            p.qos = mqtt::qos::at_least_once;
+            p.packet_id = static_cast<std::uint16_t>(i + 1);
+            publisher.send(p);
+            const auto ack = publisher.next();
+            REQUIRE(ack);
+            REQUIRE(std::holds_alternative<mqtt::puback>(ack->packet));
+        }
+        publisher.send(mqtt::disconnect{});
+        CHECK(publisher.closed_within(tick_wait));
+    }
+    client keeper(broker.port());
+    CHECK(keeper.connect("pager", 0, false, 300).session_present);
+    std::vector<std::string> got;
+    while (got.size() < payloads.size()) {
+        const auto m = keeper.next();
+        REQUIRE(m);
+        REQUIRE(std::holds_alternative<mqtt::publish>(m->packet));
+        const auto& p = std::get<mqtt::publish>(m->packet);
+        CHECK_FALSE(p.dup); // queued, never sent before
+        got.emplace_back(p.payload);
+        keeper.send(mqtt::puback{p.packet_id, {}, {}});
+    }
+    CHECK(got == payloads);
+    const auto extra = keeper.next(300ms);
+    CHECK_FALSE((extra && std::holds_alternative<mqtt::publish>(extra->packet)));
+    // Every record goes once its PUBACK is in (the last few may still be on their way).
+    const auto removed = [&] {
+        return std::count_if(seen.begin(), seen.end(),
+                             [](const std::string& l) { return l.starts_with("msg- pager"); });
+    };
+    const auto deadline = steady::now() + 3000ms;
+    while (removed() < count && steady::now() < deadline) {
+        for (auto& l : store.take()) {
+            seen.push_back(std::move(l));
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK(removed() == count);
+}
