@@ -122,6 +122,20 @@ bool recorded(tern::test::recording_session_store& store, std::vector<std::strin
     }
 }
 
+/// Opens a persistent session (expiry 300 s) for `id` subscribed to `filter` at QoS 1 and
+/// leaves it offline (normal DISCONNECT).
+void leave_session(in_process_broker& broker, std::string_view id, std::string_view filter) {
+    client keeper(broker.port());
+    REQUIRE(keeper.connect(id, 0, true, 300).reason == mqtt::reason_code::success);
+    mqtt::subscribe s;
+    s.packet_id = 1;
+    s.subscriptions.push_back({filter, {mqtt::qos::at_least_once}});
+    keeper.send(s);
+    REQUIRE(keeper.next()); // SUBACK
+    keeper.send(mqtt::disconnect{});
+    CHECK(keeper.closed_within(tick_wait));
+}
+
 } // namespace
 
 TEST_CASE("session store seam: the broker reports persistent sessions, their subscriptions, "
@@ -131,17 +145,7 @@ TEST_CASE("session store seam: the broker reports persistent sessions, their sub
     tern::test::recording_session_store store;
     in_process_broker broker({&clock, &store});
     std::vector<std::string> seen;
-    {
-        client keeper(broker.port());
-        REQUIRE(keeper.connect("keeper", 0, true, 300).reason == mqtt::reason_code::success);
-        mqtt::subscribe s;
-        s.packet_id = 1;
-        s.subscriptions.push_back({"t/#", {mqtt::qos::at_least_once}});
-        keeper.send(s);
-        REQUIRE(keeper.next()); // SUBACK
-        keeper.send(mqtt::disconnect{});
-        CHECK(keeper.closed_within(tick_wait));
-    }
+    leave_session(broker, "keeper", "t/#");
     {
         client publisher(broker.port());
         // Expiry 0: a session that ends with its connection is never reported.
@@ -208,17 +212,7 @@ TEST_CASE("offline queue on disk: messages queued for an offline persistent sess
     tern::test::recording_session_store store;
     in_process_broker broker({&clock, &store});
     std::vector<std::string> seen;
-    {
-        client keeper(broker.port());
-        REQUIRE(keeper.connect("pager", 0, true, 300).reason == mqtt::reason_code::success);
-        mqtt::subscribe s;
-        s.packet_id = 1;
-        s.subscriptions.push_back({"page/#", {mqtt::qos::at_least_once}});
-        keeper.send(s);
-        REQUIRE(keeper.next()); // SUBACK
-        keeper.send(mqtt::disconnect{});
-        CHECK(keeper.closed_within(tick_wait));
-    }
+    leave_session(broker, "pager", "page/#");
     // More than several pages (64 at the default window of 20), so the queue is read back in
     // several rounds while PUBACKs free the window.
     constexpr int count = 300;
