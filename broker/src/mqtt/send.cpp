@@ -99,7 +99,13 @@ void connection::hold_until_durable(std::uint64_t ticket) {
     if (ticket > state_.store->durable_ticket() && last.ticket != pending_ticket) {
         // A pending frame gets its batch's ticket, which is never older than this one.
         last.ticket = std::max(last.ticket, ticket);
-        await_durable();
+        // A ticket this worker did not submit (the retained store's direct writes): the store
+        // wakes the worker only when asked to.
+        if (state_.store->wake_when_durable(owner_.index, ticket)) {
+            await_durable();
+        } else {
+            schedule_write();
+        }
     }
     if (owner_.writes->dirty()) {
         // The change is still in the worker's batch: the ticket comes when it is submitted.
