@@ -5,6 +5,7 @@
 #include <tern/broker/command_line.hpp>
 #include <tern/broker/config.hpp>
 #include <tern/core/log.hpp>
+#include <tern/store/mosquitto_db.hpp>
 #include <tern/store/rocksdb_store.hpp>
 #include <tern/store/store_config.hpp>
 
@@ -17,6 +18,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -124,6 +126,147 @@ void report_fatal(const broker_config& config, const std::string& message) {
     }
 }
 
+tern::store::store_options store_options_of(const tern::store::persistence_config& p) {
+    tern::store::store_options o;
+    o.path = p.store_path();
+    o.sync = p.sync;
+    o.sync_interval = p.sync_interval;
+    return o;
+}
+
+/// "imported FILE (format 6): 3 sessions, ..." with what was left out, if anything.
+std::string describe_import(const tern::store::mosquitto_import_counts& c,
+                            const std::string& file) {
+    std::string text = fmt::format(
+        "imported the Mosquitto database {} (format {}): {} sessions, {} subscriptions, {} "
+        "queued or in-flight messages, {} QoS 2 packet ids awaiting PUBREL, {} retained messages",
+        file, c.version, c.sessions, c.subscriptions, c.messages, c.inbound_qos2, c.retained);
+    const auto& k = c.skipped;
+    const std::pair<std::size_t, const char*> left_out[] = {
+        {k.expired_messages, "expired messages"},
+        {k.qos0_deliveries, "QoS 0 deliveries"},
+        {k.ended_sessions, "sessions with expiry 0 (ended when Mosquitto stopped)"},
+        {k.empty_client_ids, "client records without a client id"},
+        {k.orphans, "records of unknown clients"},
+        {k.missing_messages, "references to messages not in the file"},
+        {k.other_inbound, "inbound messages other than QoS 2"},
+        {k.unknown_chunks, "chunks of unknown types"},
+    };
+    const char* sep = "; left out: ";
+    for (const auto& [n, what] : left_out) {
+        if (n != 0) {
+            text += fmt::format("{}{} {}", sep, n, what);
+            sep = ", ";
+        }
+    }
+    return text;
+}
+
+/// Makes a rename in `dir` durable: without it a crash could bring back the old name after
+/// the broker had acknowledged state written under the new one.
+void sync_directory(const std::filesystem::path& dir) {
+    const auto name = dir.empty() ? std::string(".") : dir.string();
+    const int fd = ::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+        const int err = errno;
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        throw std::system_error(err, std::generic_category(),
+                                fmt::format("cannot sync the directory '{}'", name));
+    }
+    ::close(fd);
+}
+
+/// The first start with persistence where Mosquitto ran before: its database is imported into
+/// a directory beside the store, which becomes the store only once the import is complete and
+/// closed. A failed or interrupted import so leaves no store behind, and the next start tries
+/// again instead of running with half the sessions. Throws naming the file.
+void import_on_first_start(const tern::store::store_options& options, const std::string& file) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::file_size(file, ec) == 0 && !ec) {
+        log(log_level::warn, "{} is empty: no Mosquitto sessions to import", file);
+        return;
+    }
+    const std::string staging = options.path + ".import";
+    fs::remove_all(staging, ec); // left by an import that was interrupted
+    if (ec) {
+        throw std::runtime_error(
+            fmt::format("cannot remove the unfinished import {}: {}", staging, ec.message()));
+    }
+    {
+        auto staged = options;
+        staged.path = staging;
+        std::string error;
+        auto store = tern::store::rocksdb_store::open(staged, error);
+        if (!store) {
+            throw std::runtime_error(error);
+        }
+        const auto counts = tern::store::import_mosquitto_db(file, *store, error);
+        if (!counts) {
+            store.reset();
+            fs::remove_all(staging, ec);
+            throw std::runtime_error(
+                fmt::format("cannot import the Mosquitto database: {}", error));
+        }
+        log(log_level::info, "{}", describe_import(*counts, file));
+    }
+    fs::rename(staging, options.path, ec);
+    if (ec) {
+        throw std::runtime_error(
+            fmt::format("cannot rename {} to {}: {}", staging, options.path, ec.message()));
+    }
+    sync_directory(fs::path(options.path).parent_path());
+}
+
+/// `tern --import-mosquitto-db FILE`: imports into the store the configuration names and
+/// exits (0 when imported; 1, with the reason, otherwise). Refuses a store that already
+/// holds sessions: their keys would collide, and merging two brokers' sessions is not an
+/// import.
+int import_command(const broker_config& config, const tern::store::persistence_config& p,
+                   const std::string& file) {
+    if (!p.enabled) {
+        report_fatal(config, "--import-mosquitto-db: the configuration does not enable "
+                             "persistence (persistence true; the store is "
+                             "persistence_location/tern.db), so there is no store to import "
+                             "into");
+        return 1;
+    }
+    try {
+        const auto options = store_options_of(p);
+        std::string error;
+        auto store = tern::store::rocksdb_store::open(options, error);
+        if (!store) {
+            throw std::runtime_error(error);
+        }
+        const auto existing = store->recover(std::chrono::steady_clock::now()).sessions.size();
+        if (existing != 0) {
+            report_fatal(config, fmt::format("the session store {} already holds {} sessions: "
+                                             "refusing to import {} into it (move the store "
+                                             "away to import afresh)",
+                                             options.path, existing, file));
+            return 1;
+        }
+        const auto counts = tern::store::import_mosquitto_db(file, *store, error);
+        if (!counts) {
+            throw std::runtime_error(
+                fmt::format("cannot import the Mosquitto database: {}", error));
+        }
+        const auto text = fmt::format("{} into {}", describe_import(*counts, file), options.path);
+        log(log_level::info, "{}", text);
+        const auto& dests = config.logging.destinations;
+        if (std::find(dests.begin(), dests.end(), "stderr") == dests.end() ||
+            !log_enabled(log_level::info)) {
+            std::printf("tern: %s\n", text.c_str());
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        report_fatal(config, e.what());
+        return 1;
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +316,9 @@ int main(int argc, char** argv) {
     for (const auto& note : persistence.notes) {
         log(log_level::info, "{}", note);
     }
+    if (cl.import_mosquitto_db) {
+        return import_command(config, persistence, *cl.import_mosquitto_db);
+    }
 
     bool pid_written = false;
     int code = 1;
@@ -181,10 +327,14 @@ int main(int argc, char** argv) {
         std::unique_ptr<tern::store::rocksdb_store> store;
         broker_services services;
         if (persistence.enabled) {
-            tern::store::store_options o;
-            o.path = persistence.store_path();
-            o.sync = persistence.sync;
-            o.sync_interval = persistence.sync_interval;
+            const auto o = store_options_of(persistence);
+            // Replacing Mosquitto: no store of our own yet, but Mosquitto's database beside it.
+            std::error_code ec;
+            const bool first_start = !std::filesystem::exists(o.path, ec) && !ec;
+            const auto legacy = persistence.mosquitto_db_path();
+            if (first_start && std::filesystem::exists(legacy, ec)) {
+                import_on_first_start(o, legacy);
+            }
             std::string error;
             store = tern::store::rocksdb_store::open(o, error);
             if (!store) {

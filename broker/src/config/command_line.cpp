@@ -119,6 +119,11 @@ std::string usage() {
            "  --port-file FILE        write the bound port to FILE once listening\n"
            "  --max-packet-size N     largest packet accepted after CONNECT, in bytes\n"
            "                          (default 268435460, the protocol maximum)\n"
+           "  --import-mosquitto-db FILE\n"
+           "                          import a Mosquitto 2.0 mosquitto.db (sessions,\n"
+           "                          subscriptions, queued and retained messages) into\n"
+           "                          the store of the configuration (persistence true),\n"
+           "                          which must hold no sessions yet, and exit\n"
            "  --verbose               log every connection and debug details\n"
            "  --help                  show this help and exit\n"
            "\n"
@@ -159,7 +164,8 @@ command_line parse_command_line(std::span<const std::string_view> args,
         }
         const bool known = arg == "--port" || arg == "-p" || arg == "--bind" ||
                            arg == "--threads" || arg == "--port-file" ||
-                           arg == "--max-packet-size" || arg == "-c" || arg == "--config-file";
+                           arg == "--max-packet-size" || arg == "-c" || arg == "--config-file" ||
+                           arg == "--import-mosquitto-db";
         if (!known) {
             return fail(fmt::format("unknown option '{}'", args[i]));
         }
@@ -207,6 +213,11 @@ command_line parse_command_line(std::span<const std::string_view> args,
                 return fail(fmt::format("invalid thread count '{}' (1..1024)", value));
             }
             o.threads = *threads;
+        } else if (arg == "--import-mosquitto-db") {
+            if (value.empty()) {
+                return fail("--import-mosquitto-db needs a file name");
+            }
+            result.import_mosquitto_db = std::string(value);
         } else if (arg == "--port-file") {
             if (value.empty()) {
                 return fail("--port-file needs a file name");

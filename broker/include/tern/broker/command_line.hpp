@@ -3,6 +3,7 @@
 ///
 ///     tern [-c FILE | --config-file FILE] [--test-config] [--port N] [--bind ADDR]
 ///          [--threads N] [--port-file FILE] [--max-packet-size BYTES] [--verbose] [--help]
+///     tern [-c FILE] --import-mosquitto-db DBFILE
 ///
 /// Options take their value as the next argument or, for the long forms, after '='
 /// (`--port=0`). The configuration comes from FILE (docs/configuration.md) or, without `-c`,
@@ -25,6 +26,9 @@ struct command_line {
     std::optional<broker_config> config; ///< set when the broker should run
     std::string config_file;             ///< the `-c` file; empty: built-in default
     bool verbose = false;                ///< --verbose: debug logging on top of the file's
+    /// --import-mosquitto-db FILE: import Mosquitto's database into the configured store and
+    /// exit instead of running the broker (docs/mosquitto-db-import.md).
+    std::optional<std::string> import_mosquitto_db;
     /// Options that were accepted but do nothing here, for main() to log once logging is up
     /// (mosquitto's `-p` when the file defines listeners).
     std::vector<std::string> warnings;
@@ -42,7 +46,8 @@ struct command_line {
 /// port and is ignored with a warning when the file defines listeners (as mosquitto 2.0 does),
 /// `-d`/`--daemon` sets daemon, `--threads` sets
 /// worker_threads, `--max-packet-size` sets max_packet_size (and caps
-/// max_connect_packet_size), `--port-file` sets port_file.
+/// max_connect_packet_size), `--port-file` sets port_file. `--import-mosquitto-db FILE` sets
+/// import_mosquitto_db (the configuration is loaded as usual: it names the store).
 /// Errors: unknown options, missing or malformed values, a repeated `-c`, and `--test-config`
 /// without `-c` give exit_code 2 and a message naming the offending argument; a file that
 /// cannot be read or parsed gives exit_code 1 and the error as `FILE:LINE: message`; --help
