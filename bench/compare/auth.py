@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""Broker-side access control for bench/compare.sh (see bench/COMPARE.md, "Access control").
+"""The broker side of a scenario for bench/compare.sh: access control (bench/COMPARE.md,
+"Access control") and persistence ("Durable state").
 
-A scenario may name the files both brokers get in a "broker" block (bench/README.md):
+A scenario may name what both brokers get in a "broker" block (bench/README.md):
 
     "broker": {"acl_file": "acl-50.acl",             relative to the scenario file
                "password_file": "users.passwd",       a ready-made file, or instead:
-               "generate_password_file": true}        one entry per client of every role
+               "generate_password_file": true,        one entry per client of every role
                                                       with "username" and "password"
+               "persistence": true,                   persistence true, a store per run
+               "persistence_sync": "interval 100",    Tern only: batch | interval MS | never
+               "brokers": ["tern"]}                   run on these brokers only
 
 Subcommands:
   files FILE         what the scenario asks for, as shell-readable lines:
                          acl=<absolute path or empty>
                          password=<absolute path | generate | empty>
                          users=<entries a generated file has>
+                         persistence=<0 | 1>
+                         persistence_sync=<Tern's persistence_sync value, or empty>
+                         brokers=<comma-separated names, empty: every broker>
   credentials FILE   the plain-text password file to generate: "user:password" per line, for
                      `mosquitto_passwd -U` to hash in place ($7$, PBKDF2-SHA512)
 
@@ -46,10 +53,30 @@ def broker_block(doc):
     if not isinstance(b, dict):
         raise ScenarioError("broker: must be an object")
     for k in b:
-        if k not in ("acl_file", "password_file", "generate_password_file"):
+        if k not in ("acl_file", "password_file", "generate_password_file", "persistence",
+                     "persistence_sync", "brokers"):
             raise ScenarioError(f"broker.{k}: unknown field")
     if b.get("password_file") and b.get("generate_password_file"):
         raise ScenarioError("broker.generate_password_file and broker.password_file exclude each other")
+    if not isinstance(b.get("persistence", False), bool):
+        raise ScenarioError("broker.persistence: must be true or false")
+    sync = b.get("persistence_sync")
+    if sync is not None:
+        words = sync.split(" ") if isinstance(sync, str) else []
+        good = words in (["batch"], ["never"]) or (
+            len(words) == 2 and words[0] == "interval" and words[1].isdigit()
+            and 1 <= int(words[1]) <= 60000)
+        if not good:
+            raise ScenarioError("broker.persistence_sync: must be \"batch\", \"interval MS\" "
+                                f"(1 to 60000) or \"never\" (got {json.dumps(sync)})")
+        if not b.get("persistence"):
+            raise ScenarioError("broker.persistence_sync: needs \"persistence\": true")
+    brokers = b.get("brokers")
+    if brokers is not None:
+        if (not isinstance(brokers, list) or not brokers
+                or any(x not in ("tern", "mosquitto") for x in brokers)):
+            raise ScenarioError("broker.brokers: must be a non-empty list of \"tern\" and "
+                                "\"mosquitto\"")
     return b
 
 
@@ -125,6 +152,9 @@ def main(argv):
             print(f"acl={acl}")
             print(f"password={pw}")
             print(f"users={users}")
+            print(f"persistence={1 if b.get('persistence') else 0}")
+            print(f"persistence_sync={b.get('persistence_sync', '')}")
+            print(f"brokers={','.join(b.get('brokers', []))}")
         else:
             for user, pw in credentials(doc):
                 print(f"{user}:{pw}")

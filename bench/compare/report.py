@@ -155,6 +155,7 @@ def metrics(run):
     for k in ("p50", "p99", "p999", "max", "mean"):
         m["lat_" + k] = num(doc, "latency_us", k)
         m["connack_" + k] = num(doc, "connack_latency_us", k)
+        m["ack_" + k] = num(doc, "ack_latency_us", k)  # publish -> PUBACK
     m["duration_s"] = num(doc, "duration_s")
     # Shared groups: the smallest and largest member share over all groups (0.25/0.25 is a
     # perfect split among four).
@@ -204,6 +205,10 @@ def metrics(run):
         m["bench_cores"] = (tm["user"] + tm["sys"]) / tm["wall"] if tm["wall"] > 0 else None
         if m.get("broker_cpu_s") is not None and tm["wall"] > 0:
             m["broker_cores"] = m["broker_cpu_s"] / tm["wall"]
+    try:
+        m["store_mib"] = float(run["meta"]["store_kib"]) / 1024.0
+    except (KeyError, ValueError):
+        pass
     if m.get("received") and m.get("broker_cpu_s"):
         m["recv_per_broker_cpu_s"] = m["received"] / m["broker_cpu_s"]
     # Subscriptions sweep: memory per subscription and load time.
@@ -388,7 +393,8 @@ def svg_ratio_chart(rows, title):
     colors = {"receive rate": "#2f6fdf", "send rate": "#6c9cf0", "latency p50": "#7a4fd6",
               "latency p99": "#d9480f", "CONNACK p99": "#b07d2b", "memory/conn": "#1b9e5a",
               "peak RSS": "#5fbf8a", "msgs per CPU-s": "#444b59", "deliveries/s": "#2f6fdf",
-              "KiB/conn": "#1b9e5a"}
+              "KiB/conn": "#1b9e5a", "RSS queued": "#5fbf8a", "store bytes": "#b07d2b",
+              "restart": "#d9480f"}
     rows = [(g, [(m, r) for m, r in bars if r is not None]) for g, bars in rows]
     rows = [(g, bars) for g, bars in rows if bars]
     metrics_used = []
@@ -600,6 +606,8 @@ def render_markdown(summary, machine, order, failures):
             L.append("")
             rows = []
             for label, per in sc.items():
+                if not set(per) >= {"tern", "mosquitto"}:
+                    continue  # a scenario run on one broker only ("brokers" in its block)
                 r = per.get("ratios", {})
                 rows.append([label] + [ratio_s(r.get(k)) for k, _, _ in RATIOS])
             L.append(md_table(["scenario"] + [n for _, n, _ in RATIOS], rows))

@@ -333,13 +333,19 @@ void client::on_transport(net::connect_result r) {
     tern::client::connect_options o;
     o.version = rc_.version;
     o.client_id = plan_.client_id;
-    o.clean_start = rc_.options->clean;
+    // The role's session flags win over --clean / --no-clean.
+    const bool clean = role_.clean_session.value_or(rc_.options->clean);
+    o.clean_start = clean;
     o.keep_alive = rc_.sc->keepalive;
     o.username = plan_.username;
     o.password = plan_.password;
-    if (!rc_.options->clean && !mqtt::is_v3(rc_.version)) {
-        // MQTT 5 keeps no session unless asked for an expiry; --no-clean means "keep it".
-        o.session_expiry_interval = 3600;
+    if (!mqtt::is_v3(rc_.version)) {
+        if (role_.session_expiry) {
+            o.session_expiry_interval = *role_.session_expiry;
+        } else if (!clean) {
+            // MQTT 5 keeps no session unless asked for an expiry; not clean means "keep it".
+            o.session_expiry_interval = 3600;
+        }
     }
     o.inflight_window = window_;
     o.max_queued_bytes = high_water_;

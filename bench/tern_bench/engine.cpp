@@ -252,7 +252,11 @@ run_outcome run_bench(const bench_options& o, std::FILE* progress, bool progress
             p.role = static_cast<std::uint32_t>(r);
             p.local = i;
             p.global = rc.roles[r].first_global + i;
-            p.client_id = fmt::format("{}-{}-{}-{:08x}", o.client_prefix, role.name, i, rc.run_tag);
+            // Kept sessions need the same id in every run to be resumed: no run tag then.
+            p.client_id =
+                role.keeps_sessions()
+                    ? fmt::format("{}-{}-{}", o.client_prefix, role.name, i)
+                    : fmt::format("{}-{}-{}-{:08x}", o.client_prefix, role.name, i, rc.run_tag);
             const double kd = static_cast<double>(k);
             p.connect_at = seconds(std::max(sc.ramp * kd / static_cast<double>(total),
                                             sc.connect_rate > 0 ? kd / sc.connect_rate : 0.0));

@@ -144,12 +144,58 @@ std::optional<topic_template> credential_field(const json& obj, const char* key,
     }
 }
 
+/// "batch", "never" or "interval MS" (1..60000), as Tern's persistence_sync takes it.
+bool valid_sync_policy(const std::string& text) {
+    if (text == "batch" || text == "never") {
+        return true;
+    }
+    constexpr std::string_view interval = "interval ";
+    if (!text.starts_with(interval) || text.size() == interval.size() ||
+        text.size() > interval.size() + 5) {
+        return false;
+    }
+    std::uint32_t ms = 0;
+    for (std::size_t i = interval.size(); i < text.size(); ++i) {
+        if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+            return false;
+        }
+        ms = ms * 10 + static_cast<std::uint32_t>(text[i] - '0');
+    }
+    return ms >= 1 && ms <= 60000;
+}
+
 broker_spec broker_field(const json& obj) {
-    check_fields(obj, "broker", {"acl_file", "password_file", "generate_password_file"});
+    check_fields(obj, "broker",
+                 {"acl_file", "password_file", "generate_password_file", "persistence",
+                  "persistence_sync", "brokers"});
     broker_spec b;
     b.acl_file = string(obj, "acl_file", "broker", false);
     b.password_file = string(obj, "password_file", "broker", false);
     b.generate_password_file = boolean(obj, "generate_password_file", "broker", false);
+    b.persistence = boolean(obj, "persistence", "broker", false);
+    b.persistence_sync = string(obj, "persistence_sync", "broker", false);
+    if (obj.contains("persistence_sync")) {
+        if (!valid_sync_policy(b.persistence_sync)) {
+            fail("broker.persistence_sync",
+                 "must be \"batch\", \"interval MS\" (1 to 60000) or \"never\" (got \"" +
+                     b.persistence_sync + "\")");
+        }
+        if (!b.persistence) {
+            fail("broker.persistence_sync", "needs \"persistence\": true");
+        }
+    }
+    if (const auto it = obj.find("brokers"); it != obj.end()) {
+        if (!it->is_array() || it->empty()) {
+            fail("broker.brokers", "must be a non-empty list of broker names");
+        }
+        for (const auto& name : *it) {
+            if (!name.is_string() || (name != "tern" && name != "mosquitto")) {
+                fail("broker.brokers",
+                     "knows \"tern\" and \"mosquitto\" (got " + name.dump() + ")");
+            }
+            b.brokers.push_back(name.get<std::string>());
+        }
+    }
     if (obj.contains("acl_file") && b.acl_file.empty()) {
         fail("broker.acl_file", "must not be empty");
     }
@@ -223,7 +269,8 @@ scenario parse_scenario(const json& doc) {
         const auto& r = (*roles)[i];
         const std::string path = fmt::format("roles[{}]", i);
         check_fields(r, path,
-                     {"name", "clients", "username", "password", "publish", "subscribe", "reply"});
+                     {"name", "clients", "username", "password", "clean_session", "session_expiry",
+                      "publish", "subscribe", "reply"});
         role_spec role;
         role.name = string(r, "name", path, true);
         for (const char c : role.name) {
@@ -237,6 +284,13 @@ scenario parse_scenario(const json& doc) {
         role.clients = static_cast<std::uint32_t>(integer(r, "clients", path, 1, 1, 1'000'000));
         role.username = credential_field(r, "username", path);
         role.password = credential_field(r, "password", path);
+        if (r.contains("clean_session")) {
+            role.clean_session = boolean(r, "clean_session", path, true);
+        }
+        if (r.contains("session_expiry")) {
+            role.session_expiry =
+                static_cast<std::uint32_t>(integer(r, "session_expiry", path, 0, 0, 0xFFFFFFFF));
+        }
         if (const auto p = r.find("publish"); p != r.end()) {
             const std::string pp = join(path, "publish");
             check_fields(*p, pp, {"topic", "rate", "qos", "size", "retain", "count", "inflight"});
@@ -313,6 +367,11 @@ void validate_scenario(const scenario& s) {
         }
         if (r.username && !protocol::is_valid_utf8(r.username->render(0, sample_client))) {
             fail(join(path, "username"), "must be UTF-8 without U+0000 [MQTT-1.5.4-1..2]");
+        }
+        if (r.session_expiry && s.protocol == protocol::protocol_version::v3_1_1) {
+            fail(join(path, "session_expiry"),
+                 "MQTT 3.1.1 has no Session Expiry Interval: use \"clean_session\": false, or "
+                 "\"protocol\": 5");
         }
         if (r.password && !r.username && s.protocol == protocol::protocol_version::v3_1_1) {
             fail(join(path, "password"),

@@ -67,9 +67,23 @@ struct role_spec {
     /// line's --username / --password, if any.
     std::optional<topic_template> username;
     std::optional<topic_template> password;
+    /// Sessions: the CONNECT's Clean Session (3.1.1) / Clean Start (5) flag; unset: the command
+    /// line's --clean / --no-clean.
+    std::optional<bool> clean_session;
+    /// MQTT 5 only: the CONNECT's Session Expiry Interval in seconds; unset: 3600 when the
+    /// session is not clean, else none (the session ends with the connection).
+    std::optional<std::uint32_t> session_expiry;
     std::optional<publish_spec> publish;
     std::optional<subscribe_spec> subscribe;
     std::optional<reply_spec> reply;
+
+    /// True when the role asks for sessions that outlive the connection ("clean_session":
+    /// false, or a "session_expiry" above 0): its clients then use stable ids
+    /// "<prefix>-<role>-<i>" (no run tag), so that a later run, or the same clients after a
+    /// broker restart, resume the sessions. --no-clean alone keeps the run tag.
+    bool keeps_sessions() const noexcept {
+        return (clean_session && !*clean_session) || session_expiry.value_or(0) > 0;
+    }
 };
 
 /// The broker side of a scenario, for bench/compare.sh, which gives both brokers these files.
@@ -80,6 +94,13 @@ struct broker_spec {
     /// compare.sh writes the password file itself: one entry per client of every role with a
     /// username and password, hashed with mosquitto_passwd -U. Excludes password_file.
     bool generate_password_file = false;
+    /// `persistence true` for both brokers, each with its own store directory per run.
+    bool persistence = false;
+    /// Tern's `persistence_sync` ("batch", "interval MS", "never"); empty: Tern's default.
+    /// Needs persistence. Mosquitto has no such directive and does not get it.
+    std::string persistence_sync;
+    /// The brokers the scenario runs on (compare.sh's names); empty: every broker asked for.
+    std::vector<std::string> brokers;
 };
 
 struct scenario {
