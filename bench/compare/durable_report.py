@@ -70,7 +70,11 @@ def throughput_section(out, tp, losses, L):
         lost = "–"
         lr = losses.get(loss_label) if loss_label else None
         if lr and lr.get("check"):
-            lost = f"{cnt(lr['check'].get('lost'))} of {cnt(lr['check'].get('acked'))}"
+            subs = {("online" if x["online"] else "offline"): x
+                    for x in lr["check"].get("subscribers", [])}
+            lost = (f"{cnt(subs.get('online', {}).get('lost'))} / "
+                    f"{cnt(subs.get('offline', {}).get('lost'))} of "
+                    f"{cnt(lr['check'].get('acked'))}")
         rr = e.get("recv_rate")
         data[label] = {"scenario": scen, "broker": broker, "recv_rate": rr,
                        "vs_mosquitto_durable": ratio(rr, base_mosq),
@@ -96,7 +100,7 @@ def throughput_section(out, tp, losses, L):
     L.append(md_table(["broker", "ok", "recv/s", "vs Mosquitto durable", "vs Tern memory",
                        "end-to-end p50 / p99", "publish→PUBACK p50 / p99", "lost/dup",
                        "broker cores", "tern-bench cores", "peak RSS MiB",
-                       "acked lost on kill -9"], rows, ["---"] + ["---:"] * 11))
+                       "lost on kill -9 (online / offline)"], rows, ["---"] + ["---:"] * 11))
     L.append("")
     return data
 
@@ -132,6 +136,9 @@ def loss_section(losses, L):
 
 
 CASES = [("queue", "own topics"), ("fanout", "fan-out, one topic"), ("many", "many sessions")]
+SHORT = {"queue": "own topics", "fanout": "fan-out", "many": "many sess."}  # chart labels
+LONG = {"fan-in": "durable fan-in", "own topics": "own topics", "fan-out": "fan-out, one topic",
+        "many sess.": "many sessions"}
 
 
 def state_section(states, L):
@@ -163,9 +170,14 @@ def state_section(states, L):
             if dr:
                 check = (f"{cnt(dr.get('unique'))}/{cnt(dr.get('expected'))}, "
                          f"{cnt(dr.get('duplicates'))} dup")
+            fill_s = pub.get("seconds")
+            cores = "–"
+            if fill_s:
+                cores = (f"{fixed(r.get('broker_cpu_fill_s', 0) / fill_s, 2)} / "
+                         f"{fixed(pub.get('client_cpu_s', 0) / fill_s, 2)}")
             rows.append([f"{what}: {cnt(r['sessions'])} × {cnt(r['depth'])}", b,
                          f"{cnt(q)} ({cnt(r['bodies'])})",
-                         si(q / pub["seconds"] if pub.get("seconds") else None, "/s"),
+                         si(q / fill_s if fill_s else None, "/s"), cores,
                          f"{fixed(mib(r['rss_empty_kib']))} → {fixed(mib(r['rss_queued_kib']))}",
                          fixed(rss_per, 0),
                          f"{fixed(mib(r.get('store_running_kib')))} / {fixed(mib(r.get('store_stopped_kib')))}",
@@ -177,10 +189,10 @@ def state_section(states, L):
                                    "listen_s": r.get("listen_s"),
                                    "crash_listen_s": r.get("crash_listen_s")}
     L.append(md_table(["case (sessions × messages)", "broker", "queued (bodies)",
-                       "fill (queued/s)", "RSS MiB empty → queued", "RSS B/queued msg",
+                       "fill (queued/s)", "fill cores broker / client", "RSS MiB empty → queued", "RSS B/queued msg",
                        "store MiB running / stopped", "store B/queued msg", "SIGTERM exit",
                        "restart → listening", "after kill -9", "RSS MiB recovered",
-                       "drained sample"], rows, ["---", "---"] + ["---:"] * 11))
+                       "drained sample"], rows, ["---", "---"] + ["---:"] * 12))
     L.append("")
     for case, what in CASES:
         t = states.get((case, "tern"))
@@ -234,12 +246,12 @@ def main(argv):
     t = tdata.get("Tern, persistence_sync batch", {})
     m = tdata.get("Mosquitto, persistence true", {})
     if t or m:
-        bars.append(("durable fan-in", [("receive rate", ratio(t.get("recv_rate"),
+        bars.append(("fan-in", [("receive rate", ratio(t.get("recv_rate"),
                                                               m.get("recv_rate")))]))
     for case, what in CASES:
         tt, mm = sdata.get(f"{case}/tern", {}), sdata.get(f"{case}/mosquitto", {})
         if tt and mm:
-            bars.append((what, [
+            bars.append((SHORT[case], [
                 ("RSS queued", ratio(mm.get("rss_queued_kib"), tt.get("rss_queued_kib"))),
                 ("store bytes", ratio(mm.get("store_bytes_per_msg"), tt.get("store_bytes_per_msg"))),
                 ("restart", ratio(mm.get("listen_s"), tt.get("listen_s")))]))
@@ -247,7 +259,8 @@ def main(argv):
         L.append("### Tern / Mosquitto (above 1 = Tern better)")
         L.append("")
         L.append(md_table(["", "metric", "ratio"],
-                          [[g, name, ratio_s(r)] for g, bs in bars for name, r in bs],
+                          [[LONG.get(g, g), name, ratio_s(r)] for g, bs in bars for name, r in bs
+                           if r],
                           ["---", "---", "---:"]))
         L.append("")
         L.append("Throughput: tern / mosquitto; memory, store size and restart time: "

@@ -505,8 +505,8 @@ std::string as_version_5(const std::string& db) {
             out += db.substr(pos, 8) + body;
             continue;
         }
-        const std::size_t id_len =
-            static_cast<std::uint8_t>(body[14]) << 8U | static_cast<std::uint8_t>(body[15]);
+        const std::size_t id_len = std::size_t{static_cast<std::uint8_t>(body[14])} << 8U |
+                                   std::size_t{static_cast<std::uint8_t>(body[15])};
         std::string v5 = body.substr(0, 16) + body.substr(24, id_len);
         std::string header(8, '\0');
         put_be32(header, 0, 6);
