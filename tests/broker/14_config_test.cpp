@@ -34,13 +34,6 @@ using namespace tern::test;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 /// A temporary directory for configuration, port, log and pid files.
 class scratch {
 public:
@@ -132,8 +125,8 @@ public:
     }
     bool running() { return !wait_exit(0s); }
     pid_t pid() const noexcept { return pid_; }
-    std::string out() const { return slurp(out_); }
-    std::string err() const { return slurp(err_); }
+    std::string out() const { return read_file(out_); }
+    std::string err() const { return read_file(err_); }
 
 private:
     std::string out_;
@@ -159,7 +152,7 @@ result run_tern(const scratch& where, std::vector<std::string> args) {
 int wait_for_port(tern_child& child, const std::string& port_file) {
     const auto deadline = clock::now() + 10s;
     while (clock::now() < deadline && child.running()) {
-        const std::string text = slurp(port_file);
+        const std::string text = read_file(port_file);
         if (!text.empty() && text.back() == '\n') {
             return std::atoi(text.c_str());
         }
@@ -276,13 +269,13 @@ TEST_CASE("tern -c: a listener on port 0 from the file, --port-file, clients con
     // Written right after the listeners are bound, so (almost always) before the port file is
     // read; wait a bounded time anyway.
     const auto deadline = clock::now() + 5s;
-    while (slurp(pid_file).empty() && clock::now() < deadline) {
+    while (read_file(pid_file).empty() && clock::now() < deadline) {
         std::this_thread::sleep_for(5ms);
     }
-    CHECK(slurp(pid_file) == std::to_string(tern.pid()) + "\n");
+    CHECK(read_file(pid_file) == std::to_string(tern.pid()) + "\n");
 
     CHECK(tern.terminate() == 0);
-    const std::string logged = slurp(log_file);
+    const std::string logged = read_file(log_file);
     INFO("log file:\n" << logged);
     CHECK(logged.find("configuration loaded from " + conf) != std::string::npos);
     CHECK(logged.find("listening on 127.0.0.1:" + std::to_string(port)) != std::string::npos);
@@ -314,7 +307,7 @@ bool process_alive(pid_t pid) {
     if (::kill(pid, 0) != 0) {
         return false;
     }
-    const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
     const auto close = stat.rfind(')');
     return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'Z';
 }
@@ -353,9 +346,9 @@ TEST_CASE("tern -d returns once the daemon listens; the daemon serves clients un
     INFO(r.err);
     REQUIRE(r.code == 0);
     // Both files are written before the starting process is told to exit.
-    const int port = std::atoi(slurp(port_file).c_str());
+    const int port = std::atoi(read_file(port_file).c_str());
     REQUIRE(port > 0);
-    const pid_t daemon = static_cast<pid_t>(std::atol(slurp(pid_file).c_str()));
+    const pid_t daemon = static_cast<pid_t>(std::atol(read_file(pid_file).c_str()));
     REQUIRE(daemon > 0);
     REQUIRE(process_alive(daemon));
 
@@ -419,7 +412,7 @@ TEST_CASE("Debian's /etc/mosquitto/mosquitto.conf starts tern unchanged but for 
           "[broker][config][persistence]") {
     // Debian 12's file as it ships (read from /etc when mosquitto is installed), its absolute
     // paths moved into the scratch directory: the directives and their order are Debian's.
-    std::string debian = slurp("/etc/mosquitto/mosquitto.conf");
+    std::string debian = read_file("/etc/mosquitto/mosquitto.conf");
     if (debian.find("persistence true") == std::string::npos) {
         debian = "# Place your local configuration in /etc/mosquitto/conf.d/\n"
                  "pid_file /run/mosquitto/mosquitto.pid\n\n"
@@ -455,11 +448,11 @@ TEST_CASE("Debian's /etc/mosquitto/mosquitto.conf starts tern unchanged but for 
         REQUIRE(pub.connect(port) == 0);
         REQUIRE(pub.publish("debian/kept", "across a restart", 1));
         pub.disconnect();
-        CHECK(slurp(s.path("run/mosquitto.pid")) == std::to_string(tern.pid()) + "\n");
+        CHECK(read_file(s.path("run/mosquitto.pid")) == std::to_string(tern.pid()) + "\n");
         CHECK(tern.terminate() == 0);
     }
     CHECK(std::filesystem::is_directory(s.path("lib/tern.db")));
-    const std::string logged = slurp(s.path("log/mosquitto.log"));
+    const std::string logged = read_file(s.path("log/mosquitto.log"));
     INFO("log file:\n" << logged);
     CHECK(logged.find("configuration loaded from " + conf) != std::string::npos);
     CHECK(logged.find("session store " + s.path("lib") + "/tern.db") != std::string::npos);

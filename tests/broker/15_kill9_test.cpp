@@ -32,13 +32,6 @@ using namespace tern::test;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 /// A scratch directory holding the configuration, the store, and the broker's output; it
 /// outlives each broker process, so a restart finds the store.
 class store_dir {
@@ -93,7 +86,7 @@ public:
         }
         const auto deadline = clock::now() + 10s;
         while (clock::now() < deadline) {
-            const auto text = slurp(port_file);
+            const auto text = read_file(port_file);
             if (!text.empty() && text.back() == '\n') {
                 port_ = std::stoi(text);
                 return;
@@ -105,7 +98,7 @@ public:
             }
             std::this_thread::sleep_for(5ms);
         }
-        FAIL("tern did not start; its log:\n" << slurp(log_));
+        FAIL("tern did not start; its log:\n" << read_file(log_));
     }
     ~durable_tern() { kill(); }
     durable_tern(const durable_tern&) = delete;
@@ -122,7 +115,7 @@ public:
             pid_ = -1;
         }
     }
-    std::string log() const { return slurp(log_); }
+    std::string log() const { return read_file(log_); }
 
 private:
     pid_t pid_ = -1;

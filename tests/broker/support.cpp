@@ -30,13 +30,6 @@ namespace tern::test {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 void write_file(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::trunc);
     out << text;
@@ -65,7 +58,25 @@ void ignore_sigpipe() {
     (void)done;
 }
 
-/// A loopback port nobody listens on right now (bind 0, read it back, close).
+std::string tern_binary() {
+    const char* path = std::getenv("TERN_TEST_TERN");
+    return path != nullptr && *path != '\0' ? path : TERN_BINARY;
+}
+
+std::string mosquitto_binary() {
+    const char* path = std::getenv("TERN_TEST_MOSQUITTO");
+    return path != nullptr && *path != '\0' ? path : "/usr/sbin/mosquitto";
+}
+
+} // namespace
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 int pick_free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
@@ -85,7 +96,6 @@ int pick_free_port() {
     return ntohs(addr.sin_port);
 }
 
-/// True when something accepts TCP connections on the loopback `port`.
 bool accepts_connections(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
@@ -99,18 +109,6 @@ bool accepts_connections(int port) {
     ::close(fd);
     return ok;
 }
-
-std::string tern_binary() {
-    const char* path = std::getenv("TERN_TEST_TERN");
-    return path != nullptr && *path != '\0' ? path : TERN_BINARY;
-}
-
-std::string mosquitto_binary() {
-    const char* path = std::getenv("TERN_TEST_MOSQUITTO");
-    return path != nullptr && *path != '\0' ? path : "/usr/sbin/mosquitto";
-}
-
-} // namespace
 
 bool against_mosquitto() {
     static const bool value = [] {

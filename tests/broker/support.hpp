@@ -28,6 +28,13 @@ using clock = std::chrono::steady_clock;
 /// Default bound for every wait.
 inline constexpr auto wait_timeout = 5s;
 
+/// The whole content of a file (bytes as they are); empty when it cannot be read.
+std::string read_file(const std::string& path);
+/// A loopback port nobody listens on right now (bind 0, read it back, close).
+int pick_free_port();
+/// True when something accepts TCP connections on the loopback `port`.
+bool accepts_connections(int port);
+
 /// True when TERN_TEST_BROKER=mosquitto: every broker_process runs Mosquitto (the reference the
 /// tests are proven against) instead of tern. The binary is TERN_TEST_MOSQUITTO, default
 /// /usr/sbin/mosquitto. (TERN_TEST_TERN names another tern binary than the one built.)

@@ -45,13 +45,6 @@ using tern::store::mosquitto_db_contents;
 constexpr const char* mosquitto_path = "/usr/sbin/mosquitto";
 constexpr std::uint32_t never = 0xFFFFFFFFU;
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 void write_file(const std::string& path, std::string_view bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -80,44 +73,13 @@ struct scratch_dir {
     std::string path;
 };
 
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        throw std::runtime_error("cannot pick a free port");
-    }
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-bool accepts(int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return false;
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-}
-
 /// Mosquitto with `persistence true` in `dir`, on a free loopback port; stop() sends SIGTERM,
 /// on which Mosquitto writes dir/mosquitto.db.
 class mosquitto_broker {
 public:
     explicit mosquitto_broker(const std::string& dir) : dir_(dir) {
         for (int attempt = 0; attempt < 3 && pid_ < 0; ++attempt) {
-            port_ = free_port();
+            port_ = tern::test::pick_free_port();
             write_file(dir + "/mosquitto.conf",
                        "listener " + std::to_string(port_) +
                            " 127.0.0.1\nallow_anonymous true\npersistence true\n"
@@ -137,7 +99,7 @@ public:
                 ::_exit(127);
             }
             const auto deadline = tern::test::clock::now() + 10s;
-            while (tern::test::clock::now() < deadline && !accepts(port_)) {
+            while (tern::test::clock::now() < deadline && !tern::test::accepts_connections(port_)) {
                 int status = 0;
                 if (::waitpid(pid_, &status, WNOHANG) == pid_) {
                     pid_ = -1; // exited (the port was taken?): try another
@@ -145,7 +107,7 @@ public:
                 }
                 std::this_thread::sleep_for(5ms);
             }
-            if (pid_ > 0 && !accepts(port_)) {
+            if (pid_ > 0 && !tern::test::accepts_connections(port_)) {
                 stop();
                 break;
             }
@@ -159,7 +121,7 @@ public:
     mosquitto_broker& operator=(const mosquitto_broker&) = delete;
 
     int port() const noexcept { return port_; }
-    std::string log() const { return read_file(dir_ + "/mosquitto.log"); }
+    std::string log() const { return tern::test::read_file(dir_ + "/mosquitto.log"); }
 
     /// SIGTERM and a bounded wait; the exit code, or -1 when it had to be killed.
     int stop() {
@@ -255,7 +217,7 @@ std::string make_live_db(const std::string& dir) {
     const int code = broker.stop();
     INFO(broker.log());
     REQUIRE(code == 0);
-    const auto db = read_file(dir + "/mosquitto.db");
+    const auto db = tern::test::read_file(dir + "/mosquitto.db");
     REQUIRE(!db.empty());
     return db;
 }
@@ -463,7 +425,7 @@ parse_at(std::string_view db, std::chrono::system_clock::time_point wall_now, st
 }
 
 std::string golden() {
-    auto db = read_file(TERN_STORE_IMPORT_GOLDEN);
+    auto db = tern::test::read_file(TERN_STORE_IMPORT_GOLDEN);
     REQUIRE(!db.empty());
     return db;
 }
@@ -636,7 +598,7 @@ public:
     int port() {
         const auto deadline = tern::test::clock::now() + 10s;
         while (tern::test::clock::now() < deadline && exited() == std::nullopt) {
-            const auto text = read_file(dir_ + "/port");
+            const auto text = tern::test::read_file(dir_ + "/port");
             if (!text.empty() && text.back() == '\n') {
                 return std::stoi(text);
             }
@@ -673,7 +635,7 @@ public:
         }
         return code_;
     }
-    std::string log() const { return read_file(dir_ + "/tern.log"); }
+    std::string log() const { return tern::test::read_file(dir_ + "/tern.log"); }
 
 private:
     std::string dir_;

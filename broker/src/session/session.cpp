@@ -31,6 +31,18 @@ std::optional<std::uint32_t> expiry_left(const message& m,
     return *interval - static_cast<std::uint32_t>(elapsed);
 }
 
+namespace {
+
+/// What a queued message counts against max_queued_bytes (as mosquitto counts it).
+std::size_t queue_bytes(const message& m) noexcept {
+    return m.publish.payload.size() + m.publish.topic.size();
+}
+std::size_t queue_bytes(const outbound_message& out) noexcept {
+    return queue_bytes(*out.msg);
+}
+
+} // namespace
+
 session::session(worker& w, subscriber_ptr h) : owner(&w), handle(std::move(h)) {
     handle->worker.store(w.index, std::memory_order_relaxed);
 }
@@ -94,7 +106,7 @@ bool session::stays_on_disk(const outbound_message& out) const noexcept {
 
 void session::leave_on_disk(outbound_message&& out) {
     const auto& cfg = owner->state.config;
-    const std::size_t bytes = out.msg->publish.payload.size() + out.msg->publish.topic.size();
+    const std::size_t bytes = queue_bytes(out);
     if (cfg.max_queued_messages != 0 && queued.size() + on_disk_ >= cfg.max_queued_messages) {
         note_drop(out, "max_queued_messages");
         forget(out);
@@ -106,14 +118,18 @@ void session::leave_on_disk(outbound_message&& out) {
         forget(out);
         return;
     }
+    count_on_disk(out);
+    // `out` goes: the message body stays on disk, referred to by the record.
+}
+
+void session::count_on_disk(const outbound_message& out) {
     const auto id = out.msg->stored->id;
     on_disk_from_ = on_disk_ == 0 ? id : std::min(on_disk_from_, id);
     ++on_disk_;
-    on_disk_bytes_ += bytes;
+    on_disk_bytes_ += queue_bytes(out);
     // The record was written by a batch submitted before the message reached this worker, or
     // by this worker's own (page_in submits that first).
     on_disk_ticket_ = std::max(on_disk_ticket_, owner->state.store->current_ticket());
-    // `out` goes: the message body stays on disk, referred to by the record.
 }
 
 bool session::page_in() {
@@ -137,7 +153,7 @@ bool session::page_in() {
 void session::take_page(delivery_page&& page) {
     for (auto& item : page.items) {
         const auto id = item.msg->stored->id;
-        const std::size_t bytes = item.msg->publish.payload.size() + item.msg->publish.topic.size();
+        const std::size_t bytes = queue_bytes(*item.msg);
         on_disk_ -= std::min<std::uint64_t>(on_disk_, 1);
         on_disk_bytes_ -= std::min<std::uint64_t>(on_disk_bytes_, bytes);
         // Sent already (resumed from the store, or sent before it went to disk): in flight.
@@ -277,7 +293,7 @@ void session::restore(recovered_session&& rec, std::chrono::steady_clock::time_p
         if (d.packet_id != 0 && !inflight.contains(d.packet_id)) {
             inflight.emplace(d.packet_id, inflight_message{std::move(out), d.released});
         } else {
-            queued_bytes += out.msg->publish.payload.size() + out.msg->publish.topic.size();
+            queued_bytes += queue_bytes(out);
             queued.push_back(std::move(out));
         }
     }
@@ -305,7 +321,7 @@ void session::remove_from_store() {
 
 bool session::enqueue(outbound_message&& out) {
     const auto& cfg = owner->state.config;
-    const std::size_t bytes = out.msg->publish.payload.size() + out.msg->publish.topic.size();
+    const std::size_t bytes = queue_bytes(out);
     const bool over_count =
         cfg.max_queued_messages != 0 && queued.size() + on_disk_ >= cfg.max_queued_messages;
     const bool over_bytes = cfg.max_queued_bytes != 0 &&
@@ -390,7 +406,7 @@ void session::send_queued() {
         }
         auto out = std::move(front);
         queued.pop_front();
-        queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
+        queued_bytes -= queue_bytes(out);
         if (out.qos == mqtt::qos::at_most_once) {
             sink->send_publish(out, 0, false);
         } else {
@@ -507,34 +523,23 @@ void session::go_offline() {
     boost::container::devector<outbound_message> keep;
     for (auto& out : queued) {
         if (out.group && hand_back(out, false)) {
-            queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
+            queued_bytes -= queue_bytes(out);
             forget(out);
             handed = true;
-        } else if (out.qos != mqtt::qos::at_most_once) {
-            keep.push_back(std::move(out));
+        } else if (out.qos == mqtt::qos::at_most_once) {
+            queued_bytes -= queue_bytes(out);
+        } else if (stays_on_disk(out)) {
+            // Offline queues live on disk: what is recorded leaves memory until the client is
+            // back (what has a group stays, for another member to take).
+            queued_bytes -= queue_bytes(out);
+            count_on_disk(out);
         } else {
-            queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
+            keep.push_back(std::move(out));
         }
     }
     queued.swap(keep);
-    if (in_store_ && owner->state.durable) {
-        // Offline queues live on disk: what is recorded leaves memory until the client is
-        // back (what has a group stays, for another member to take).
-        keep.clear();
-        for (auto& out : queued) {
-            if (stays_on_disk(out)) {
-                queued_bytes -= out.msg->publish.payload.size() + out.msg->publish.topic.size();
-                const auto id = out.msg->stored->id;
-                on_disk_from_ = on_disk_ == 0 ? id : std::min(on_disk_from_, id);
-                ++on_disk_;
-                on_disk_bytes_ += out.msg->publish.payload.size() + out.msg->publish.topic.size();
-            } else {
-                keep.push_back(std::move(out));
-            }
-        }
-        queued.swap(keep);
-        on_disk_ticket_ =
-            std::max({on_disk_ticket_, owner->state.store->current_ticket(), owner->last_ticket});
+    if (on_disk_ != 0) {
+        on_disk_ticket_ = std::max(on_disk_ticket_, owner->last_ticket);
     }
     handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
     if (handed) {
