@@ -112,6 +112,8 @@ import_mosquitto_db(const std::string& path, broker::session_store& store, std::
             }
             last = m->stored->id;
             batch->delivery_saved(s.key, *m, d);
+            // The import ends with every message on disk only, until its session is back.
+            batch->delivery_left_on_disk(s.key, *m);
             ++counts.messages;
             wrote();
         }

@@ -62,10 +62,18 @@ std::int64_t to_ms(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::chrono::system_clock::time_point from_ms(std::int64_t ms) {
+/// nullopt when `ms` (as written by to_ms, read back from a record) is not a time the system
+/// clock can hold: a corrupt record, whose conversion would overflow.
+std::optional<std::chrono::system_clock::time_point> from_ms(std::uint64_t ms) {
+    constexpr auto max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::duration::max())
+                                .count();
+    if (ms > static_cast<std::uint64_t>(max_ms)) {
+        return std::nullopt;
+    }
     return std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::milliseconds(ms)));
+            std::chrono::milliseconds(static_cast<std::int64_t>(ms))));
 }
 
 bool valid_qos(std::uint8_t q) noexcept {
@@ -196,7 +204,10 @@ std::optional<broker::message_ptr> decode_message(std::string_view value,
         return std::nullopt;
     }
     auto* p = std::get_if<mqtt::publish>(&decoded->packet.packet);
-    if (p == nullptr) {
+    // encode_message writes a topic (an alias is resolved before a message is kept) and no
+    // Topic Alias or Subscription Identifier: a record with one is not ours.
+    if (p == nullptr || p->topic.empty() || p->props.topic_alias ||
+        !p->props.subscription_identifiers.empty()) {
         return std::nullopt;
     }
     auto m = std::make_shared<broker::message>();
@@ -204,8 +215,11 @@ std::optional<broker::message_ptr> decode_message(std::string_view value,
     m->publish.packet_id = 0;
     m->publish.dup = false;
     m->storage = std::move(decoded->packet.storage);
-    const auto received = from_ms(static_cast<std::int64_t>(received_ms));
-    const auto age = std::max(wall_now - received, std::chrono::system_clock::duration::zero());
+    const auto received = from_ms(received_ms);
+    if (!received) {
+        return std::nullopt;
+    }
+    const auto age = std::max(wall_now - *received, std::chrono::system_clock::duration::zero());
     m->received_at = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(age);
     return broker::message_ptr(std::move(m));
 }
@@ -244,7 +258,11 @@ std::optional<session_record> decode_session(std::string_view value) {
     }
     s.version = static_cast<mqtt::protocol_version>(version);
     if (offline != 0) {
-        s.offline_since = from_ms(static_cast<std::int64_t>(offline));
+        const auto since = from_ms(offline);
+        if (!since) {
+            return std::nullopt;
+        }
+        s.offline_since = *since;
     }
     s.will = std::string(r.rest());
     return s;

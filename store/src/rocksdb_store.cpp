@@ -8,6 +8,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -59,6 +60,18 @@ std::chrono::system_clock::time_point wall_of(std::chrono::steady_clock::time_po
 constexpr std::size_t memtable_budget = 64 << 20;
 constexpr std::size_t block_cache_budget = 32 << 20;
 
+/// The session key of a delivery key, for the memtable's insert hints. Only full delivery
+/// keys are in its domain: the 8-byte bounds of a session's range delete are not, because
+/// RocksDB 7.8 keeps one hint per prefix for the point and the range-delete tables alike and
+/// a point insert's hint used for a range tombstone corrupts the skip list (seen as an
+/// assertion in Debian's build, which keeps assertions on).
+class delivery_session final : public rocksdb::SliceTransform {
+public:
+    const char* Name() const override { return "tern.delivery_session"; }
+    rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return {key.data(), 8}; }
+    bool InDomain(const rocksdb::Slice& key) const override { return key.size() == 16; }
+};
+
 std::string end_of_prefix(std::uint64_t key) {
     return session_prefix(key + 1);
 }
@@ -90,14 +103,22 @@ struct rocksdb_store::impl {
     std::atomic<std::uint64_t> rounds{0}, syncs{0}, batches{0}, failures{0};
     std::thread writer;
 
-    // Message bodies live on disk while any delivery record refers to them (refs: message id
-    // then session key) or any message in memory holds them (live: the count of stored_body
-    // objects per id; a message in memory may still be recorded for another session, which
-    // then relies on the body being there). When either may have dropped to none, the id is
-    // a candidate; the writer checks both after the round that carried the change.
+    // Message bodies live on disk while any message in memory holds them (live: the count of
+    // stored_body objects per id) or a delivery on disk only refers to them (refs: message
+    // id then session key, written only when a session leaves a message on disk). A delivery
+    // recorded while its message is in memory needs no ref: the message holds the body until
+    // the session removes the delivery, and that removal is submitted before the message can
+    // go (the batch holds it). So a body no session ever left on disk is deleted as soon as
+    // the last message in memory goes (dead); one that was is a candidate, checked against
+    // refs after the round that carried the change.
+    struct live_body {
+        std::uint32_t count = 0;
+        bool on_disk = false; // some session left it on disk: refs may name it
+    };
     std::mutex live_mutex;
-    std::unordered_map<std::uint64_t, std::uint32_t> live;         // guarded by live_mutex
+    std::unordered_map<std::uint64_t, live_body> live;             // guarded by live_mutex
     std::vector<std::uint64_t> candidates;                         // guarded by mutex
+    std::vector<std::uint64_t> dead;                               // guarded by mutex
     std::vector<std::pair<std::uint32_t, std::uint64_t>> watchers; // guarded by mutex
     std::atomic<std::uint64_t> bodies_collected{0};
     std::chrono::steady_clock::time_point last_sync{}; // writer thread only
@@ -148,36 +169,47 @@ struct rocksdb_store::impl {
 
     void body_born(std::uint64_t id) {
         std::lock_guard lock(live_mutex);
-        ++live[id];
+        ++live[id].count;
     }
 
-    void body_died(std::uint64_t id) {
+    /// `on_disk`: the dying object was left on disk by a session, or read from the disk.
+    void body_died(std::uint64_t id, bool on_disk) {
+        bool refs_may_name_it = false;
         {
             std::lock_guard lock(live_mutex);
             const auto it = live.find(id);
-            if (it == live.end() || --it->second != 0) {
+            if (it == live.end()) {
                 return;
             }
+            it->second.on_disk = it->second.on_disk || on_disk;
+            if (--it->second.count != 0) {
+                return;
+            }
+            refs_may_name_it = it->second.on_disk;
             live.erase(it);
         }
         if (sealed.load()) {
             return; // the broker is torn down: its messages' end is not a change of state
         }
         std::lock_guard lock(mutex);
-        candidates.push_back(id);
+        (refs_may_name_it ? candidates : dead).push_back(id);
     }
 
-    /// After a round: deletes the bodies of `ids` that nothing refers to any more, on disk or
-    /// in memory. Every batch submitted before an id became a candidate has been written, so
-    /// the refs seen here are the ones that count (a body in memory is live, and a batch
-    /// holding a new reference keeps its body in memory until it is submitted).
-    void collect(std::vector<std::uint64_t>& ids) {
-        if (ids.empty()) {
+    /// After a round: deletes the bodies of `dead` and those of `ids` that nothing refers to
+    /// any more, on disk or in memory. Every batch submitted before an id became a candidate
+    /// has been written, so the refs seen here are the ones that count (a body in memory is
+    /// live, and a batch holding a new reference keeps its body in memory until it is
+    /// submitted).
+    void collect(std::vector<std::uint64_t>& ids, const std::vector<std::uint64_t>& dead_ids) {
+        if (ids.empty() && dead_ids.empty()) {
             return;
+        }
+        rocksdb::WriteBatch gone;
+        for (const auto id : dead_ids) {
+            (void)gone.Delete(cf(bodies), body_key(id));
         }
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-        rocksdb::WriteBatch gone;
         for (const auto id : ids) {
             {
                 std::lock_guard lock(live_mutex);
@@ -284,7 +316,8 @@ struct rocksdb_store::impl {
         std::unique_lock lock(mutex);
         for (;;) {
             const auto work = [&] {
-                return stopping || !pending.empty() || direct.Count() > 0 || !candidates.empty();
+                return stopping || !pending.empty() || direct.Count() > 0 || !candidates.empty() ||
+                       !dead.empty();
             };
             if (options.sync == sync_policy::interval && unsynced) {
                 // persistence_sync interval: what was written is synced at most one interval
@@ -302,7 +335,7 @@ struct rocksdb_store::impl {
             } else {
                 wake.wait(lock, work);
             }
-            if (pending.empty() && direct.Count() == 0 && candidates.empty()) {
+            if (pending.empty() && direct.Count() == 0 && candidates.empty() && dead.empty()) {
                 break; // stopping, and nothing left to write
             }
             std::vector<rocksdb::WriteBatch> round;
@@ -317,11 +350,13 @@ struct rocksdb_store::impl {
             workers.swap(waiting_workers);
             std::vector<std::uint64_t> released;
             released.swap(candidates);
+            std::vector<std::uint64_t> gone;
+            gone.swap(dead);
             writing = true;
             lock.unlock();
 
             write_round(round);
-            collect(released);
+            collect(released, gone);
             rounds.fetch_add(1, std::memory_order_relaxed);
             batches.fetch_add(round.size(), std::memory_order_relaxed);
             durable.store(ticket);
@@ -345,15 +380,26 @@ struct rocksdb_store::impl {
 namespace {
 
 /// A message body the store knows by id: its destruction (the last holder let go) deletes
-/// the record.
+/// the record, unless a delivery on disk only still names it.
 struct rocks_body final : broker::stored_body {
-    rocks_body(std::uint64_t body_id, std::shared_ptr<rocksdb_store::impl> s)
-        : stored_body(body_id), store(std::move(s)) {
+    /// `from_disk`: read back from the store (recovery, a page-in), where refs may name it.
+    rocks_body(std::uint64_t body_id, std::shared_ptr<rocksdb_store::impl> s, bool from_disk)
+        : stored_body(body_id), store(std::move(s)), on_disk(from_disk) {
         store->body_born(id);
     }
-    ~rocks_body() override { store->body_died(id); }
+    ~rocks_body() override { store->body_died(id, on_disk.load(std::memory_order_relaxed)); }
     std::shared_ptr<rocksdb_store::impl> store;
+    /// A session left this object's message on disk (it wrote a ref), or it was read from the
+    /// disk. A session that removes its delivery through an object without it never wrote a
+    /// ref for it: each session reaches a message it left on disk again only by a page-in.
+    /// Set and read by any worker; the destructor reads it after the last holder let go.
+    std::atomic<bool> on_disk;
 };
+
+rocks_body& body_of(const broker::message& m) {
+    // Every stored_body this store's batches see was made by this store.
+    return static_cast<rocks_body&>(*m.stored);
+}
 
 class rocks_batch final : public broker::store_batch {
 public:
@@ -406,9 +452,8 @@ public:
         }
         (void)batch_.Put(store_->cf(deliveries), delivery_key(key, m.stored->id),
                          encode_delivery(d));
-        (void)batch_.Put(store_->cf(refs), ref_key(m.stored->id, key), rocksdb::Slice());
         // Until this batch is submitted the body must not be collected: holding it keeps it
-        // live even if the message leaves memory (its queue is on disk) before then.
+        // live even if the message leaves memory before then.
         held_.push_back(m.stored);
         dirty_ = true;
     }
@@ -417,8 +462,22 @@ public:
             return;
         }
         (void)batch_.Delete(store_->cf(deliveries), delivery_key(key, m.stored->id));
-        (void)batch_.Delete(store_->cf(refs), ref_key(m.stored->id, key));
-        released_.push_back(m.stored->id);
+        if (body_of(m).on_disk.load(std::memory_order_relaxed)) {
+            (void)batch_.Delete(store_->cf(refs), ref_key(m.stored->id, key));
+            released_.push_back(m.stored->id);
+        }
+        // The removal is written before the body can be deleted as dead (a crash between the
+        // two would leave a delivery without its body).
+        held_.push_back(m.stored);
+        dirty_ = true;
+    }
+    void delivery_left_on_disk(std::uint64_t key, const broker::message& m) override {
+        if (!m.stored) {
+            return;
+        }
+        (void)batch_.Put(store_->cf(refs), ref_key(m.stored->id, key), rocksdb::Slice());
+        body_of(m).on_disk.store(true, std::memory_order_relaxed);
+        held_.push_back(m.stored); // the ref is written before the body can be a candidate
         dirty_ = true;
     }
     void inbound_qos2_added(std::uint64_t key, std::uint16_t packet_id) override {
@@ -493,6 +552,9 @@ std::unique_ptr<rocksdb_store> rocksdb_store::open(const store_options& options,
     db_options.max_log_file_size = 1 << 20;
     db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
     db_options.max_background_jobs = 2;
+    // One writer thread: memtable inserts are never concurrent, and only the serial path uses
+    // insert hints (below).
+    db_options.allow_concurrent_memtable_write = false;
     // The WAL is the store's durability; its files are recycled rather than recreated.
     db_options.recycle_log_file_num = 2;
     db_options.max_total_wal_size = 64 << 20;
@@ -509,6 +571,16 @@ std::unique_ptr<rocksdb_store> rocksdb_store::open(const store_options& options,
         o.write_buffer_size = 8 << 20;
         o.max_write_buffer_number = 2;
         o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+        // Inserts near the previous one with the same prefix start from where that one went
+        // instead of searching the memtable from the top: bodies arrive in id order, and each
+        // session's deliveries in id order. Measured: the skip-list search was the writer's
+        // largest cost (bench/durable.sh; docs/performance.md).
+        if (i == bodies) {
+            o.memtable_insert_with_hint_prefix_extractor.reset(
+                rocksdb::NewFixedPrefixTransform(5)); // ids within 2^24 of each other
+        } else if (i == deliveries) {
+            o.memtable_insert_with_hint_prefix_extractor = std::make_shared<delivery_session>();
+        }
         descriptors.emplace_back(i == meta ? rocksdb::kDefaultColumnFamilyName : cf_names[i], o);
     }
     rocksdb::DB* raw = nullptr;
@@ -545,6 +617,20 @@ std::unique_ptr<rocksdb_store> rocksdb_store::open(const store_options& options,
                                 options.path, *v, store_format);
             return nullptr;
         }
+        if (*v < store_format) {
+            // Format 1 has a ref for every delivery, a superset of what format 2 needs; from
+            // now on an older Tern must not open it (it would collect bodies still needed).
+            rocksdb::WriteOptions wo;
+            wo.sync = true;
+            const auto put = s->db->Put(wo, s->cf(meta), "format", encode_u64(store_format));
+            if (!put.ok()) {
+                error = fmt::format("cannot write to the session store {}: {}", options.path,
+                                    put.ToString());
+                return nullptr;
+            }
+            log(log_level::info, "session store {}: upgraded from format {} to {}", options.path,
+                *v, store_format);
+        }
     }
     s->writer = std::thread([raw_impl = s.get()] { raw_impl->run(); });
     return std::unique_ptr<rocksdb_store>(new rocksdb_store(std::move(s)));
@@ -570,7 +656,7 @@ std::unique_ptr<broker::store_batch> rocksdb_store::make_batch(std::uint32_t wor
 }
 
 void rocksdb_store::name_message(broker::message& m) {
-    m.stored = std::make_shared<rocks_body>(impl_->next_body.fetch_add(1), impl_);
+    m.stored = std::make_shared<rocks_body>(impl_->next_body.fetch_add(1), impl_, false);
 }
 
 void rocksdb_store::retained_set(const broker::message& msg) {
@@ -657,7 +743,7 @@ broker::delivery_page rocksdb_store::page_in(std::uint64_t key, std::uint64_t fr
             continue;
         }
         auto msg = std::const_pointer_cast<broker::message>(*m);
-        auto stored = std::make_shared<rocks_body>(*id, impl_);
+        auto stored = std::make_shared<rocks_body>(*id, impl_, true);
         stored->submitted.store(true);
         msg->stored = std::move(stored);
         page.items.push_back({std::move(msg), std::move(*d)});
@@ -829,6 +915,10 @@ broker::recovered_state rocksdb_store::recover(std::chrono::steady_clock::time_p
     };
     std::vector<in_flight_delivery> in_flight;
     std::size_t queued = 0;
+    // (message id, session key) of every delivery kept, sorted below: which bodies stay, and
+    // which refs are missing (a delivery recorded while its message was in memory has none)
+    // or left over. 16 bytes per delivery, for the length of the recovery.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> kept;
     scan(deliveries, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
         const auto session_key = key_session(k.ToStringView());
         const auto id = delivery_key_message(k.ToStringView());
@@ -845,6 +935,7 @@ broker::recovered_state rocksdb_store::recover(std::chrono::steady_clock::time_p
             return;
         }
         auto& rs = out.sessions[found->second];
+        kept.emplace_back(*id, *session_key);
         if (d->packet_id != 0) {
             in_flight.push_back({&rs, *id, *d, k.ToString()});
             return;
@@ -853,43 +944,54 @@ broker::recovered_state rocksdb_store::recover(std::chrono::steady_clock::time_p
         ++rs.on_disk;
         ++queued;
     });
-    // Bodies: kept while a ref of a session that still exists names them (both column
-    // families are in message id order: one pass over each, no set of ids in memory).
+    // Refs: one per kept delivery, none other. After this every delivery is on disk only (or
+    // read back, see rocks_body), so each needs its ref; both sides are in (message id,
+    // session key) order: one pass over the refs.
+    std::sort(kept.begin(), kept.end());
+    {
+        std::size_t next = 0;
+        const auto add_missing = [&](const auto& below) {
+            for (; next < kept.size() && below(kept[next]); ++next) {
+                (void)cleanup.Put(s.cf(refs), ref_key(kept[next].first, kept[next].second),
+                                  rocksdb::Slice());
+            }
+        };
+        scan(refs, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
+            const auto m = ref_key_message(k.ToStringView());
+            const auto owner_key = ref_key_session(k.ToStringView());
+            if (!m || !owner_key) {
+                (void)cleanup.Delete(s.cf(refs), k);
+                return;
+            }
+            const std::pair ref{*m, *owner_key};
+            add_missing([&](const auto& d) { return d < ref; });
+            if (next < kept.size() && kept[next] == ref) {
+                ++next;
+            } else {
+                (void)cleanup.Delete(s.cf(refs), k); // its delivery or its session has ended
+            }
+        });
+        add_missing([](const auto&) { return true; });
+    }
+    // Bodies: kept while a kept delivery names them.
     std::uint64_t max_body = 0;
     {
-        std::unique_ptr<rocksdb::Iterator> ref(
-            s.db->NewIterator(rocksdb::ReadOptions(), s.cf(refs)));
-        ref->SeekToFirst();
-        const auto referenced = [&](std::uint64_t id) {
-            bool any = false;
-            for (; ref->Valid(); ref->Next()) {
-                const auto m = ref_key_message(ref->key().ToStringView());
-                const auto owner_key = ref_key_session(ref->key().ToStringView());
-                if (m && *m > id) {
-                    break;
-                }
-                if (!m || !owner_key || !by_key.contains(*owner_key)) {
-                    (void)cleanup.Delete(s.cf(refs), ref->key()); // its session has ended
-                    continue;
-                }
-                any = any || *m == id; // a ref below `id` names a body that is gone
-            }
-            return any;
-        };
+        std::size_t next = 0;
         scan(bodies, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
             const auto id = body_key_message(k.ToStringView());
             if (id) {
                 max_body = std::max(max_body, *id);
+                while (next < kept.size() && kept[next].first < *id) {
+                    ++next; // a delivery whose body is gone: its page-in skips it
+                }
             }
-            if (!id || !referenced(*id)) {
+            if (!id || next == kept.size() || kept[next].first != *id) {
                 (void)cleanup.Delete(s.cf(bodies), k); // every session is done with it
             }
         });
-        if (!ref->status().ok()) {
-            throw std::runtime_error(fmt::format("cannot read the session store {}: {}",
-                                                 s.options.path, ref->status().ToString()));
-        }
     }
+    kept.clear();
+    kept.shrink_to_fit();
     s.next_body.store(max_body + 1);
     std::unordered_map<std::uint64_t, broker::message_ptr> messages;
     for (auto& r : in_flight) {
@@ -907,7 +1009,7 @@ broker::recovered_state rocksdb_store::recover(std::chrono::steady_clock::time_p
                 continue;
             }
             auto msg = std::const_pointer_cast<broker::message>(*decoded);
-            auto body_ref = std::make_shared<rocks_body>(r.message, impl_);
+            auto body_ref = std::make_shared<rocks_body>(r.message, impl_, true);
             body_ref->submitted.store(true);
             msg->stored = std::move(body_ref);
             m = messages.emplace(r.message, std::move(msg)).first;

@@ -108,6 +108,9 @@ private:
             store_.unkeep(key, m);
             write(fmt::format("msg- {} {}", store_.name(key), m.publish.topic));
         }
+        void delivery_left_on_disk(std::uint64_t key, const broker::message& m) override {
+            write(fmt::format("disk {} {}", store_.name(key), m.publish.topic));
+        }
         void inbound_qos2_added(std::uint64_t key, std::uint16_t id) override {
             write(fmt::format("in+ {} {}", store_.name(key), id));
         }

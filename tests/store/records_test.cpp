@@ -276,6 +276,35 @@ TEST_CASE("records: a message's age counts across the downtime, so Message Expir
     }
 }
 
+TEST_CASE("records: a time no clock can hold, a Topic Alias or a Subscription Identifier in a "
+          "record is refused (found by fuzz_store_records: the time overflowed)",
+          "[store][records]") {
+    const auto m = broker::make_owned_message("a/b", "x", protocol::qos::at_least_once, false, now);
+    auto value = store::encode_message(*m, wall_now);
+    REQUIRE(decode_message(value, wall_now, now));
+    SECTION("received in the year 10^7") {
+        value.replace(1, 8, std::string(8, '\x7f'));
+        CHECK_FALSE(decode_message(value, wall_now, now));
+    }
+    SECTION("a session offline since a time past the clock's range") {
+        broker::stored_session st;
+        st.client_id = "c";
+        st.key = 1;
+        st.offline_since = wall_now;
+        auto session = store::encode_session(st, wall_now);
+        REQUIRE(decode_session(session));
+        session.replace(14, 8, std::string(8, '\xff'));
+        CHECK_FALSE(decode_session(session));
+    }
+    SECTION("a PUBLISH with a Topic Alias and no topic") {
+        auto aliased = std::const_pointer_cast<broker::message>(
+            broker::make_owned_message("", "x", protocol::qos::at_least_once, false, now));
+        aliased->publish.props.topic_alias = 1;
+        // encode_message drops the alias, leaving no topic: not a message the broker keeps.
+        CHECK_FALSE(decode_message(store::encode_message(*aliased, wall_now), wall_now, now));
+    }
+}
+
 TEST_CASE("records: QoS 0, 1 and 2 messages, with empty, large and 3.1.1-style payloads",
           "[store][records]") {
     const std::string large(70000, '\x5A'); // over 65535: the remaining length takes 3 bytes

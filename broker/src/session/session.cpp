@@ -123,6 +123,7 @@ void session::leave_on_disk(outbound_message&& out) {
 }
 
 void session::count_on_disk(const outbound_message& out) {
+    owner->writes->delivery_left_on_disk(handle->key, *out.msg);
     const auto id = out.msg->stored->id;
     on_disk_from_ = on_disk_ == 0 ? id : std::min(on_disk_from_, id);
     ++on_disk_;

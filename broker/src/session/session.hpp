@@ -150,7 +150,8 @@ private:
     /// Whether `out` (recorded in the store) stays on disk only instead of in `queued`.
     bool stays_on_disk(const outbound_message& out) const noexcept;
     void leave_on_disk(outbound_message&& out);
-    /// Counts `out` (recorded in the store) as part of the queue on disk.
+    /// Counts `out` (recorded in the store) as part of the queue on disk and tells the store
+    /// that only the disk holds it now.
     void count_on_disk(const outbound_message& out);
     /// Reads the next page of the queue from the store into `queued`. False when there is
     /// nothing (more) to read now: the queue on disk is empty, or the store has not yet made

@@ -192,11 +192,11 @@ TEST_CASE("session store seam: the broker reports persistent sessions, their sub
     // order is free, each one's own order is not.
     auto keeper_only = keeper_and_retained;
     std::erase_if(keeper_only, [](const std::string& l) { return l.find("r/x") != l.npos; });
-    CHECK(keeper_only == std::vector<std::string>{"open keeper 300", "sub keeper t/# q1",
-                                                  "offline keeper 300", "msg keeper t/1 q1 p0",
-                                                  "open keeper 300", "msg keeper t/1 q1 p1",
-                                                  "msg- keeper t/1", "offline keeper 300",
-                                                  "unsub keeper t/#", "remove keeper"});
+    CHECK(keeper_only ==
+          std::vector<std::string>{"open keeper 300", "sub keeper t/# q1", "offline keeper 300",
+                                   "msg keeper t/1 q1 p0", "disk keeper t/1", "open keeper 300",
+                                   "msg keeper t/1 q1 p1", "msg- keeper t/1", "offline keeper 300",
+                                   "unsub keeper t/#", "remove keeper"});
     auto retained_only = keeper_and_retained;
     std::erase_if(retained_only, [](const std::string& l) { return l.find("r/x") == l.npos; });
     CHECK(retained_only == std::vector<std::string>{"retain r/x kept", "unretain r/x"});

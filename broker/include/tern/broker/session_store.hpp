@@ -138,6 +138,10 @@ public:
     virtual void delivery_saved(std::uint64_t key, const message& m, const stored_delivery& d) = 0;
     /// The session is done with `m` (acknowledged, refused, expired, dropped, handed on).
     virtual void delivery_removed(std::uint64_t key, const message& m) = 0;
+    /// The session `key` keeps its recorded delivery of `m` on disk only: the message leaves
+    /// its memory (an offline queue) until it is paged back in. A store keeps the body while
+    /// such a delivery refers to it, after every message in memory has let go.
+    virtual void delivery_left_on_disk(std::uint64_t key, const message& m) = 0;
     /// QoS 2 from the client: PUBREC sent for `packet_id` / PUBREL received for it.
     virtual void inbound_qos2_added(std::uint64_t key, std::uint16_t packet_id) = 0;
     virtual void inbound_qos2_removed(std::uint64_t key, std::uint16_t packet_id) = 0;
@@ -208,6 +212,7 @@ public:
     void subscription_removed(std::uint64_t, std::string_view) override {}
     void delivery_saved(std::uint64_t, const message&, const stored_delivery&) override {}
     void delivery_removed(std::uint64_t, const message&) override {}
+    void delivery_left_on_disk(std::uint64_t, const message&) override {}
     void inbound_qos2_added(std::uint64_t, std::uint16_t) override {}
     void inbound_qos2_removed(std::uint64_t, std::uint16_t) override {}
     void deliveries_cleared(std::uint64_t) override {}

@@ -22,7 +22,10 @@ namespace tern::store {
 
 /// The store's format version, kept under meta key "format". Bumped when a record changes
 /// in a way an older Tern cannot read; an older store is upgraded at open.
-inline constexpr std::uint32_t store_format = 1;
+///   1: a ref (message id, session) for every delivery.
+///   2: a ref only for a delivery on disk only (an offline queue); recovery adds the refs a
+///      crash left missing. A Tern of format 1 would collect bodies that format 2 still needs.
+inline constexpr std::uint32_t store_format = 2;
 /// The first byte of every value.
 inline constexpr std::uint8_t record_format = 1;
 
