@@ -55,6 +55,14 @@ std::unique_ptr<store::rocksdb_store> open_store(const std::string& path) {
     return s;
 }
 
+/// A new store, recovered (nothing to recover) as the broker does before it runs.
+std::unique_ptr<store::rocksdb_store> open_empty_store(const std::string& path) {
+    auto s = open_store(path);
+    const auto state = s->recover(std::chrono::steady_clock::now());
+    REQUIRE(state.sessions.empty());
+    return s;
+}
+
 /// Submits `batch` and waits (bounded) until the store has made it durable.
 void commit(store::rocksdb_store& s, broker::store_batch& batch) {
     const auto ticket = batch.submit();
@@ -104,74 +112,74 @@ broker::stored_delivery queued_at_qos1() {
     return d;
 }
 
-/// Records per column family, read with RocksDB directly (the store must be closed).
-std::map<std::string, std::size_t> count_records(const std::string& path) {
-    std::vector<std::string> names;
-    REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) {
-        descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(
-        rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    std::map<std::string, std::size_t> counts;
-    for (std::size_t i = 0; i < handles.size(); ++i) {
-        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[i]));
-        std::size_t n = 0;
-        for (it->SeekToFirst(); it->Valid(); it->Next()) {
-            ++n;
+/// The store's database opened with RocksDB itself, every column family (the store must be
+/// closed).
+class raw_db {
+public:
+    raw_db(const std::string& path, bool read_only) {
+        REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names_).ok());
+        std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+        for (const auto& n : names_) {
+            descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
         }
-        counts[names[i]] = n;
+        rocksdb::DB* raw = nullptr;
+        const auto st =
+            read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors,
+                                                     &handles_, &raw)
+                      : rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles_, &raw);
+        REQUIRE(st.ok());
+        db_.reset(raw);
     }
-    for (auto* h : handles) {
-        (void)db->DestroyColumnFamilyHandle(h);
+    ~raw_db() {
+        for (auto* h : handles_) {
+            (void)db_->DestroyColumnFamilyHandle(h);
+        }
     }
-    return counts;
+    raw_db(const raw_db&) = delete;
+    raw_db& operator=(const raw_db&) = delete;
+
+    std::map<std::string, std::size_t> count_records() const {
+        std::map<std::string, std::size_t> counts;
+        for (std::size_t i = 0; i < handles_.size(); ++i) {
+            std::unique_ptr<rocksdb::Iterator> it(
+                db_->NewIterator(rocksdb::ReadOptions(), handles_[i]));
+            std::size_t n = 0;
+            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                ++n;
+            }
+            counts[names_[i]] = n;
+        }
+        return counts;
+    }
+    std::uint64_t format() const {
+        std::string v;
+        REQUIRE(db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), "format", &v).ok());
+        const auto f = store::decode_u64(v);
+        REQUIRE(f);
+        return *f;
+    }
+    void set_format(std::uint64_t f) {
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        REQUIRE(db_->Put(wo, db_->DefaultColumnFamily(), "format", store::encode_u64(f)).ok());
+    }
+
+private:
+    std::vector<std::string> names_;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+    std::unique_ptr<rocksdb::DB> db_;
+};
+
+std::map<std::string, std::size_t> count_records(const std::string& path) {
+    return raw_db(path, true).count_records();
 }
 
-/// Writes the meta "format" record directly (the store must be closed).
-void write_format(const std::string& path, std::uint64_t format) {
-    rocksdb::DB* raw = nullptr;
-    std::vector<std::string> names;
-    REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) {
-        descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    REQUIRE(db->Put(wo, db->DefaultColumnFamily(), "format", store::encode_u64(format)).ok());
-    for (auto* h : handles) {
-        (void)db->DestroyColumnFamilyHandle(h);
-    }
-}
-
-std::uint64_t read_format(const std::string& path) {
-    rocksdb::DB* raw = nullptr;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    std::vector<std::string> names;
-    REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) {
-        descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    }
-    REQUIRE(
-        rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    std::string v;
-    REQUIRE(db->Get(rocksdb::ReadOptions(), db->DefaultColumnFamily(), "format", &v).ok());
-    for (auto* h : handles) {
-        (void)db->DestroyColumnFamilyHandle(h);
-    }
-    const auto format = store::decode_u64(v);
-    REQUIRE(format);
-    return *format;
+/// Closes the store (what was submitted is written) and counts its records.
+std::map<std::string, std::size_t> close_and_count(std::unique_ptr<store::rocksdb_store>& s,
+                                                   const std::string& path) {
+    s->seal();
+    s.reset();
+    return count_records(path);
 }
 
 /// Ends the store as a crash would, as far as the records go: what was submitted is
@@ -189,8 +197,7 @@ TEST_CASE("rocksdb store: a delivery made while its message is in memory writes 
           "the body goes with the last holder once the delivery is removed",
           "[store][rocksdb]") {
     scratch_dir dir;
-    auto s = open_store(dir.store());
-    (void)s->recover(std::chrono::steady_clock::now());
+    auto s = open_empty_store(dir.store());
     auto m = named(*s, "plant/1", "one");
     auto b = s->make_batch(0);
     save_session(*b, "online", 1);
@@ -201,9 +208,7 @@ TEST_CASE("rocksdb store: a delivery made while its message is in memory writes 
     m.reset();
     one_more_round(*s);
     wait_collected(*s, 1);
-    s->seal();
-    s.reset();
-    const auto counts = count_records(dir.store());
+    const auto counts = close_and_count(s, dir.store());
     CHECK(counts.at("deliveries") == 0);
     CHECK(counts.at("refs") == 0);
     CHECK(counts.at("bodies") == 0);
@@ -214,8 +219,7 @@ TEST_CASE("rocksdb store: a message left on disk keeps its body after every mess
           "let go, pages back in, and is collected once its delivery is removed",
           "[store][rocksdb]") {
     scratch_dir dir;
-    auto s = open_store(dir.store());
-    (void)s->recover(std::chrono::steady_clock::now());
+    auto s = open_empty_store(dir.store());
     auto m = named(*s, "plant/2", "two");
     auto b = s->make_batch(0);
     save_session(*b, "offline", 2);
@@ -236,9 +240,7 @@ TEST_CASE("rocksdb store: a message left on disk keeps its body after every mess
     page.items.clear();
     one_more_round(*s);
     wait_collected(*s, 1);
-    s->seal();
-    s.reset();
-    const auto counts = count_records(dir.store());
+    const auto counts = close_and_count(s, dir.store());
     CHECK(counts.at("deliveries") == 0);
     CHECK(counts.at("refs") == 0);
     CHECK(counts.at("bodies") == 0);
@@ -248,8 +250,7 @@ TEST_CASE("rocksdb store: one message for an online and an offline session: the 
           "acknowledgement leaves the body for the offline one",
           "[store][rocksdb]") {
     scratch_dir dir;
-    auto s = open_store(dir.store());
-    (void)s->recover(std::chrono::steady_clock::now());
+    auto s = open_empty_store(dir.store());
     auto m = named(*s, "plant/3", "three");
     auto b = s->make_batch(0);
     save_session(*b, "online", 1);
@@ -275,8 +276,7 @@ TEST_CASE("rocksdb store: a restart with queued messages still in memory (no ref
           "[store][rocksdb]") {
     scratch_dir dir;
     {
-        auto s = open_store(dir.store());
-        (void)s->recover(std::chrono::steady_clock::now());
+        auto s = open_empty_store(dir.store());
         std::vector<broker::message_ptr> in_memory{named(*s, "plant/4", "a"),
                                                    named(*s, "plant/4", "b")};
         auto b = s->make_batch(0);
@@ -319,8 +319,7 @@ TEST_CASE("rocksdb store: a restart with queued messages still in memory (no ref
 TEST_CASE("rocksdb store: recovery drops refs and bodies no delivery names", "[store][rocksdb]") {
     scratch_dir dir;
     {
-        auto s = open_store(dir.store());
-        (void)s->recover(std::chrono::steady_clock::now());
+        auto s = open_empty_store(dir.store());
         std::vector<broker::message_ptr> in_memory{named(*s, "plant/5", "gone")};
         auto b = s->make_batch(0);
         save_session(*b, "ender", 5);
@@ -349,8 +348,7 @@ TEST_CASE("rocksdb store: a format 1 store opens, is upgraded to format 2, and k
           "[store][rocksdb]") {
     scratch_dir dir;
     {
-        auto s = open_store(dir.store());
-        (void)s->recover(std::chrono::steady_clock::now());
+        auto s = open_empty_store(dir.store());
         std::vector<broker::message_ptr> in_memory{named(*s, "plant/6", "kept")};
         auto b = s->make_batch(0);
         save_session(*b, "old", 6);
@@ -359,7 +357,7 @@ TEST_CASE("rocksdb store: a format 1 store opens, is upgraded to format 2, and k
         commit(*s, *b);
         stop_with_messages_in_memory(s, in_memory);
     }
-    write_format(dir.store(), 1);
+    raw_db(dir.store(), false).set_format(1);
     {
         auto s = open_store(dir.store());
         const auto state = s->recover(std::chrono::steady_clock::now());
@@ -367,13 +365,13 @@ TEST_CASE("rocksdb store: a format 1 store opens, is upgraded to format 2, and k
         CHECK(state.sessions[0].on_disk == 1);
         s->seal();
     }
-    CHECK(read_format(dir.store()) == store::store_format);
+    CHECK(raw_db(dir.store(), true).format() == store::store_format);
     CHECK(store::store_format == 2);
 
-    write_format(dir.store(), store::store_format + 1);
+    raw_db(dir.store(), false).set_format(store::store_format + 1);
     std::string error;
     CHECK_FALSE(store::rocksdb_store::open({.path = dir.store()}, error));
     CHECK(error.find(dir.store()) != std::string::npos);
     CHECK(error.find("newer") != std::string::npos);
-    CHECK(read_format(dir.store()) == store::store_format + 1); // untouched
+    CHECK(raw_db(dir.store(), true).format() == store::store_format + 1); // untouched
 }
