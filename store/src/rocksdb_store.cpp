@@ -96,7 +96,10 @@ struct rocksdb_store::impl {
     bool stopping = false;                       // guarded by mutex
     std::function<void(std::uint32_t)> listener; // set before the workers run
     std::atomic<std::uint64_t> durable{0};
-    std::atomic<std::uint64_t> current{1};
+    // The highest ticket given to a write so far (a batch or a direct write): the writer is
+    // certain to reach it, since that write is pending or written. (The ticket the next
+    // submit would get is not: no round comes for it if nothing more is submitted.)
+    std::atomic<std::uint64_t> given{0};
     std::atomic<bool> failing{false};
     std::atomic<bool> sealed{false};
     std::atomic<std::uint64_t> next_body{1};
@@ -146,6 +149,7 @@ struct rocksdb_store::impl {
             return durable.load();
         }
         pending.push_back(std::move(b));
+        given.store(collecting);
         candidates.insert(candidates.end(), released.begin(), released.end());
         released.clear();
         if (worker >= waiting_workers.size()) {
@@ -162,6 +166,7 @@ struct rocksdb_store::impl {
         }
         std::lock_guard lock(mutex);
         f(direct);
+        given.store(collecting);
         if (notify) {
             wake.notify_one();
         }
@@ -244,14 +249,15 @@ struct rocksdb_store::impl {
     void wake_watchers(std::unique_lock<std::mutex>& lock) {
         const auto done = durable.load();
         std::vector<std::uint32_t> wake_now;
-        for (auto w = watchers.begin(); w != watchers.end();) {
-            if (w->second <= done) {
-                wake_now.push_back(w->first);
-                w = watchers.erase(w);
-            } else {
-                ++w;
+        std::erase_if(watchers, [&](const auto& w) {
+            if (w.second > done) {
+                return false;
             }
-        }
+            if (std::find(wake_now.begin(), wake_now.end(), w.first) == wake_now.end()) {
+                wake_now.push_back(w.first); // one wake per worker
+            }
+            return true;
+        });
         if (!wake_now.empty() && listener) {
             lock.unlock();
             for (const auto w : wake_now) {
@@ -345,7 +351,6 @@ struct rocksdb_store::impl {
                 direct = rocksdb::WriteBatch();
             }
             const auto ticket = collecting++;
-            current.store(collecting);
             std::vector<bool> workers;
             workers.swap(waiting_workers);
             std::vector<std::uint64_t> released;
@@ -685,7 +690,7 @@ std::uint64_t rocksdb_store::durable_ticket() const noexcept {
 }
 
 std::uint64_t rocksdb_store::current_ticket() const noexcept {
-    return impl_->current.load();
+    return impl_->given.load();
 }
 
 void rocksdb_store::on_durable(std::function<void(std::uint32_t)> listener) {
@@ -699,20 +704,28 @@ bool rocksdb_store::wake_when_durable(std::uint32_t worker, std::uint64_t ticket
     if (impl_->durable.load() >= ticket || impl_->sealed.load()) {
         return false;
     }
-    impl_->watchers.emplace_back(worker, ticket);
+    // Once per (worker, ticket): many frames and sessions of a worker wait for the same one.
+    const std::pair w{worker, ticket};
+    if (std::find(impl_->watchers.begin(), impl_->watchers.end(), w) == impl_->watchers.end()) {
+        impl_->watchers.push_back(w);
+    }
     return true;
 }
 
 broker::delivery_page rocksdb_store::page_in(std::uint64_t key, std::uint64_t from,
-                                             std::size_t limit,
+                                             std::uint64_t until, std::size_t limit,
                                              std::chrono::steady_clock::time_point now) {
     auto& s = *impl_;
     broker::delivery_page page;
     page.next_from = from;
     const auto prefix = session_prefix(key);
     const auto wall_now = std::chrono::system_clock::now();
+    // Bounded to the range (and the session): the scan never walks over the tombstones of
+    // the records after it.
+    const auto bound_key = until == UINT64_MAX ? end_of_prefix(key) : delivery_key(key, until);
+    const rocksdb::Slice bound(bound_key);
     rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = nullptr;
+    ro.iterate_upper_bound = &bound;
     std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.cf(deliveries)));
     std::vector<std::pair<std::string, std::string>> broken; // delivery key, ref key
     for (it->Seek(delivery_key(key, from)); it->Valid() && it->key().starts_with(prefix);

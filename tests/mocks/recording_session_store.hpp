@@ -43,13 +43,15 @@ public:
     void on_durable(std::function<void(std::uint32_t)> listener) override {
         listener_ = std::move(listener);
     }
-    broker::delivery_page page_in(std::uint64_t key, std::uint64_t from, std::size_t limit,
+    broker::delivery_page page_in(std::uint64_t key, std::uint64_t from, std::uint64_t until,
+                                  std::size_t limit,
                                   std::chrono::steady_clock::time_point) override {
         std::lock_guard lock(mutex_);
         broker::delivery_page page;
         page.next_from = from;
         auto it = deliveries_.lower_bound({key, from});
-        for (; it != deliveries_.end() && it->first.first == key; ++it) {
+        for (; it != deliveries_.end() && it->first.first == key && it->first.second < until;
+             ++it) {
             if (page.items.size() == limit) {
                 page.end = false;
                 return page;

@@ -231,7 +231,7 @@ TEST_CASE("rocksdb store: a message left on disk keeps its body after every mess
     one_more_round(*s);
     CHECK(s->stats().bodies_collected == 0);
 
-    auto page = s->page_in(2, 0, 10, std::chrono::steady_clock::now());
+    auto page = s->page_in(2, 0, UINT64_MAX, 10, std::chrono::steady_clock::now());
     REQUIRE(page.items.size() == 1);
     CHECK(page.end);
     CHECK(page.items[0].msg->publish.payload == "two");
@@ -244,6 +244,37 @@ TEST_CASE("rocksdb store: a message left on disk keeps its body after every mess
     CHECK(counts.at("deliveries") == 0);
     CHECK(counts.at("refs") == 0);
     CHECK(counts.at("bodies") == 0);
+}
+
+TEST_CASE("rocksdb store: a page-in reads message ids in [from, until) only, in id order, and "
+          "says when that range has no more",
+          "[store][rocksdb]") {
+    scratch_dir dir;
+    auto s = open_empty_store(dir.store());
+    std::vector<broker::message_ptr> messages;
+    auto b = s->make_batch(0);
+    save_session(*b, "pager", 7);
+    for (const auto* payload : {"first", "second", "third"}) {
+        messages.push_back(named(*s, "plant/7", payload));
+        b->delivery_saved(7, *messages.back(), queued_at_qos1());
+        b->delivery_left_on_disk(7, *messages.back());
+    }
+    commit(*s, *b);
+    const auto third = messages[2]->stored->id;
+    const auto now = std::chrono::steady_clock::now();
+    const auto below = s->page_in(7, 0, third, 10, now);
+    REQUIRE(below.items.size() == 2);
+    CHECK(below.items[0].msg->publish.payload == "first");
+    CHECK(below.items[1].msg->publish.payload == "second");
+    CHECK(below.end);
+    const auto one = s->page_in(7, 0, UINT64_MAX, 1, now);
+    REQUIRE(one.items.size() == 1);
+    CHECK_FALSE(one.end);
+    CHECK(one.next_from == messages[0]->stored->id + 1);
+    const auto rest = s->page_in(7, third, UINT64_MAX, 10, now);
+    REQUIRE(rest.items.size() == 1);
+    CHECK(rest.items[0].msg->publish.payload == "third");
+    CHECK(rest.end);
 }
 
 TEST_CASE("rocksdb store: one message for an online and an offline session: the online one's "
@@ -265,10 +296,10 @@ TEST_CASE("rocksdb store: one message for an online and an offline session: the 
     one_more_round(*s);
     one_more_round(*s);
     CHECK(s->stats().bodies_collected == 0);
-    const auto page = s->page_in(2, 0, 10, std::chrono::steady_clock::now());
+    const auto page = s->page_in(2, 0, UINT64_MAX, 10, std::chrono::steady_clock::now());
     REQUIRE(page.items.size() == 1);
     CHECK(page.items[0].msg->publish.payload == "three");
-    CHECK(s->page_in(1, 0, 10, std::chrono::steady_clock::now()).items.empty());
+    CHECK(s->page_in(1, 0, UINT64_MAX, 10, std::chrono::steady_clock::now()).items.empty());
 }
 
 TEST_CASE("rocksdb store: a restart with queued messages still in memory (no refs): recovery "
@@ -309,8 +340,8 @@ TEST_CASE("rocksdb store: a restart with queued messages still in memory (no ref
     auto s = open_store(dir.store());
     const auto state = s->recover(std::chrono::steady_clock::now());
     REQUIRE(state.sessions.size() == 1);
-    const auto page = s->page_in(state.sessions[0].key, state.sessions[0].on_disk_from, 10,
-                                 std::chrono::steady_clock::now());
+    const auto page = s->page_in(state.sessions[0].key, state.sessions[0].on_disk_from, UINT64_MAX,
+                                 10, std::chrono::steady_clock::now());
     REQUIRE(page.items.size() == 2);
     CHECK(page.items[0].msg->publish.payload == "a");
     CHECK(page.items[1].msg->publish.payload == "b");

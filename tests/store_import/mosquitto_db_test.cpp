@@ -540,7 +540,7 @@ void check_import(const std::string& db, bool a2_alive) {
     const auto page = [&](tern::broker::recovered_session& s) {
         std::vector<std::string> out;
         CHECK(s.messages.empty());
-        const auto p = store->page_in(s.key, s.on_disk_from, 100, now);
+        const auto p = store->page_in(s.key, s.on_disk_from, UINT64_MAX, 100, now);
         CHECK(p.end);
         for (const auto& item : p.items) {
             out.emplace_back(item.msg->publish.payload);

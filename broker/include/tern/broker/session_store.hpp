@@ -178,17 +178,18 @@ public:
     virtual void retained_cleared(std::string_view topic) = 0;
     /// Every ticket up to this one is durable.
     virtual std::uint64_t durable_ticket() const noexcept = 0;
-    /// The ticket that covers a retained_set() / retained_cleared() made now.
+    /// The ticket that covers every write submitted so far (batches, retained_set(),
+    /// retained_cleared()); durable_ticket() is certain to reach it.
     virtual std::uint64_t current_ticket() const noexcept = 0;
     /// Called (from the store's thread) each time durable_ticket() advances past tickets that
     /// worker `worker` submitted. Set once, before the workers run.
     virtual void on_durable(std::function<void(std::uint32_t worker)> listener) = 0;
     /// Offline queues live on disk: up to `limit` queued messages (packet id 0 in their
-    /// record) of the session `key` with message ids from `from` on, read synchronously on
+    /// record) of the session `key` with message ids in [from, until), read synchronously on
     /// the calling worker. Only what durable_ticket() covers is certain to be seen. A record
-    /// whose body is gone (or corrupt) is skipped and removed.
-    virtual delivery_page page_in(std::uint64_t key, std::uint64_t from, std::size_t limit,
-                                  std::chrono::steady_clock::time_point now) = 0;
+    /// whose body is gone (or corrupt) is skipped and removed. `end`: nothing more in range.
+    virtual delivery_page page_in(std::uint64_t key, std::uint64_t from, std::uint64_t until,
+                                  std::size_t limit, std::chrono::steady_clock::time_point now) = 0;
     /// Calls the on_durable listener for `worker` once durable_ticket() reaches `ticket`.
     /// Returns false (and calls nothing) when it already has.
     virtual bool wake_when_durable(std::uint32_t worker, std::uint64_t ticket) = 0;
@@ -235,7 +236,7 @@ public:
     std::uint64_t durable_ticket() const noexcept override { return 0; }
     std::uint64_t current_ticket() const noexcept override { return 0; }
     void on_durable(std::function<void(std::uint32_t)>) override {}
-    delivery_page page_in(std::uint64_t, std::uint64_t, std::size_t,
+    delivery_page page_in(std::uint64_t, std::uint64_t, std::uint64_t, std::size_t,
                           std::chrono::steady_clock::time_point) override {
         return {};
     }

@@ -57,7 +57,8 @@ public:
     std::uint64_t durable_ticket() const noexcept override;
     std::uint64_t current_ticket() const noexcept override;
     void on_durable(std::function<void(std::uint32_t)> listener) override;
-    broker::delivery_page page_in(std::uint64_t key, std::uint64_t from, std::size_t limit,
+    broker::delivery_page page_in(std::uint64_t key, std::uint64_t from, std::uint64_t until,
+                                  std::size_t limit,
                                   std::chrono::steady_clock::time_point now) override;
     bool wake_when_durable(std::uint32_t worker, std::uint64_t ticket) override;
     bool failing() const noexcept override;
