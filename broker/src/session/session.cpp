@@ -167,7 +167,7 @@ void session::settle_spills(bool all) {
         return s.ticket != 0 && s.ticket <= durable;
     };
     if (all) {
-        std::erase_if(spills_, settled);
+        spills_.erase(std::remove_if(spills_.begin(), spills_.end(), settled), spills_.end());
         return;
     }
     while (!spills_.empty() && settled(spills_.front())) {

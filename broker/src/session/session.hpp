@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -194,7 +193,8 @@ private:
         std::uint64_t submit;
     };
     /// In spill order; the front is dropped once durable, so it holds only the last rounds.
-    std::deque<pending_spill> spills_;
+    /// (A devector: empty, it allocates nothing, unlike std::deque, in every session.)
+    boost::container::devector<pending_spill> spills_;
     /// The worker whose awaiting_page_in lists this session (null: none).
     const worker* paging_wait_on_ = nullptr;
 };
