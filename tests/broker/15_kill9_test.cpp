@@ -8,120 +8,16 @@
 
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-#ifndef TERN_BINARY
-#error "TERN_BINARY must name the tern executable"
-#endif
-
 using namespace tern::test;
 
 namespace {
-
-/// A scratch directory holding the configuration, the store, and the broker's output; it
-/// outlives each broker process, so a restart finds the store.
-class store_dir {
-public:
-    store_dir() {
-        std::string pattern = "/tmp/tern-kill9-XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        dir_ = pattern;
-        std::ofstream(path("tern.conf")) << "listener 0 127.0.0.1\n"
-                                            "allow_anonymous true\n"
-                                            "persistence true\n"
-                                            "persistence_location "
-                                         << dir_ << "/\n";
-    }
-    ~store_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    store_dir(const store_dir&) = delete;
-    store_dir& operator=(const store_dir&) = delete;
-    std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
-private:
-    std::string dir_;
-};
-
-/// tern -c DIR/tern.conf, its port read back from a port file; SIGKILLed by kill() or when
-/// it goes out of scope.
-class durable_tern {
-public:
-    explicit durable_tern(const store_dir& dir) {
-        const auto port_file = dir.path("port");
-        std::filesystem::remove(port_file);
-        log_ = dir.path("tern.log");
-        pid_ = ::fork();
-        if (pid_ < 0) {
-            throw std::runtime_error("fork failed");
-        }
-        if (pid_ == 0) {
-            const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (out < 0) {
-                _exit(126);
-            }
-            ::dup2(out, STDOUT_FILENO);
-            ::dup2(out, STDERR_FILENO);
-            const auto conf = dir.path("tern.conf");
-            ::execl(TERN_BINARY, TERN_BINARY, "-c", conf.c_str(), "--port-file", port_file.c_str(),
-                    "--threads", "2", static_cast<char*>(nullptr));
-            _exit(127);
-        }
-        const auto deadline = clock::now() + 10s;
-        while (clock::now() < deadline) {
-            const auto text = read_file(port_file);
-            if (!text.empty() && text.back() == '\n') {
-                port_ = std::stoi(text);
-                return;
-            }
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                break;
-            }
-            std::this_thread::sleep_for(5ms);
-        }
-        FAIL("tern did not start; its log:\n" << read_file(log_));
-    }
-    ~durable_tern() { kill(); }
-    durable_tern(const durable_tern&) = delete;
-    durable_tern& operator=(const durable_tern&) = delete;
-
-    int port() const noexcept { return port_; }
-    pid_t pid() const noexcept { return pid_; }
-    /// SIGKILL: no shutdown, nothing flushed on the way out.
-    void kill() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-            pid_ = -1;
-        }
-    }
-    std::string log() const { return read_file(log_); }
-
-private:
-    pid_t pid_ = -1;
-    int port_ = 0;
-    std::string log_;
-};
 
 /// Reads every message until none arrives for `quiet`, counting payloads.
 std::map<std::string, int> drain(mqtt_client& c, clock::duration quiet = 1500ms) {

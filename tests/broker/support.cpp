@@ -58,17 +58,17 @@ void ignore_sigpipe() {
     (void)done;
 }
 
-std::string tern_binary() {
-    const char* path = std::getenv("TERN_TEST_TERN");
-    return path != nullptr && *path != '\0' ? path : TERN_BINARY;
-}
-
 std::string mosquitto_binary() {
     const char* path = std::getenv("TERN_TEST_MOSQUITTO");
     return path != nullptr && *path != '\0' ? path : "/usr/sbin/mosquitto";
 }
 
 } // namespace
+
+std::string tern_binary() {
+    const char* path = std::getenv("TERN_TEST_TERN");
+    return path != nullptr && *path != '\0' ? path : TERN_BINARY;
+}
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -522,7 +522,8 @@ void mqtt_client::set_will(const std::string& topic, const std::string& payload,
     }
 }
 
-int mqtt_client::connect(int port, int keep_alive, const properties& props) {
+int mqtt_client::connect(int port, int keep_alive, const properties& props,
+                         clock::duration timeout) {
     connack_rc_.reset();
     disconnect_rc_.reset();
     session_present_ = false;
@@ -531,7 +532,7 @@ int mqtt_client::connect(int port, int keep_alive, const properties& props) {
         MOSQ_ERR_SUCCESS) {
         return -1;
     }
-    pump_until([&] { return connack_rc_.has_value() || disconnect_rc_.has_value(); });
+    pump_until([&] { return connack_rc_.has_value() || disconnect_rc_.has_value(); }, timeout);
     return connack_rc_.value_or(-1);
 }
 
@@ -583,21 +584,43 @@ bool mqtt_client::unsubscribe(const std::string& filter) {
 
 bool mqtt_client::publish(const std::string& topic, std::string_view payload, int qos, bool retain,
                           const properties& props) {
+    const int mid = publish_async(topic, payload, qos, retain, props);
+    if (mid < 0) {
+        return false;
+    }
+    const auto reason = wait_published(mid);
+    if (!reason) {
+        return false;
+    }
+    last_publish_reason_ = *reason;
+    return true;
+}
+
+int mqtt_client::publish_async(const std::string& topic, std::string_view payload, int qos,
+                               bool retain, const properties& props) {
     int mid = 0;
     if (mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
                              payload.data(), qos, retain, props.get()) != MOSQ_ERR_SUCCESS) {
-        return false;
+        return -1;
     }
-    return pump_until([&] {
-        const auto it = std::find_if(published_.begin(), published_.end(),
-                                     [&](const auto& p) { return p.first == mid; });
-        if (it == published_.end()) {
-            return false;
-        }
-        last_publish_reason_ = it->second;
-        published_.erase(it);
-        return true;
-    });
+    return mid;
+}
+
+std::optional<int> mqtt_client::wait_published(int mid, clock::duration timeout) {
+    std::optional<int> reason;
+    pump_until(
+        [&] {
+            const auto it = std::find_if(published_.begin(), published_.end(),
+                                         [&](const auto& p) { return p.first == mid; });
+            if (it == published_.end()) {
+                return false;
+            }
+            reason = it->second;
+            published_.erase(it);
+            return true;
+        },
+        timeout);
+    return reason;
 }
 
 std::optional<received_message> mqtt_client::next_message(clock::duration timeout) {
@@ -1021,6 +1044,107 @@ std::vector<std::uint8_t> hex(std::string_view text) {
         }
     }
     return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// store_dir, durable_tern
+
+store_dir::store_dir() {
+    std::string pattern = "/tmp/tern-store-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        throw std::runtime_error("mkdtemp failed");
+    }
+    dir_ = pattern;
+    configure(dir_ + "/");
+}
+
+store_dir::~store_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+}
+
+void store_dir::configure(const std::string& location) {
+    location_ = location;
+    write_file(path("tern.conf"), "listener 0 127.0.0.1\n"
+                                  "allow_anonymous true\n"
+                                  "persistence true\n"
+                                  "persistence_location " +
+                                      location + "\n");
+}
+
+durable_tern::durable_tern(const store_dir& dir) : log_(dir.path("tern.log")) {
+    const auto port_file = dir.path("port");
+    std::filesystem::remove(port_file);
+    const auto binary = tern_binary();
+    const auto conf = dir.path("tern.conf");
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        throw std::runtime_error("fork failed");
+    }
+    if (pid_ == 0) {
+        const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (out < 0) {
+            _exit(126);
+        }
+        ::dup2(out, STDOUT_FILENO);
+        ::dup2(out, STDERR_FILENO);
+        ::execl(binary.c_str(), binary.c_str(), "-c", conf.c_str(), "--port-file",
+                port_file.c_str(), "--threads", "2", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    const auto deadline = clock::now() + 10s;
+    while (clock::now() < deadline) {
+        const auto text = read_file(port_file);
+        if (!text.empty() && text.back() == '\n') {
+            port_ = std::stoi(text);
+            return;
+        }
+        if (!alive()) {
+            break;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    kill();
+    FAIL("tern did not start; its log:\n" << log());
+}
+
+void durable_tern::kill() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+}
+
+bool durable_tern::alive() {
+    if (pid_ <= 0) {
+        return false;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+    }
+    return true;
+}
+
+int durable_tern::stop() {
+    if (pid_ <= 0) {
+        return -1;
+    }
+    ::kill(pid_, SIGTERM);
+    const auto deadline = clock::now() + 10s;
+    while (clock::now() < deadline) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    kill();
+    return -1;
 }
 
 void let_time_pass(clock::duration duration) {

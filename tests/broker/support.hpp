@@ -35,6 +35,9 @@ int pick_free_port();
 /// True when something accepts TCP connections on the loopback `port`.
 bool accepts_connections(int port);
 
+/// The tern binary under test: TERN_TEST_TERN when set, else the one built with the tests.
+std::string tern_binary();
+
 /// True when TERN_TEST_BROKER=mosquitto: every broker_process runs Mosquitto (the reference the
 /// tests are proven against) instead of tern. The binary is TERN_TEST_MOSQUITTO, default
 /// /usr/sbin/mosquitto. (TERN_TEST_TERN names another tern binary than the one built.)
@@ -193,9 +196,10 @@ public:
     /// Sets the will (v5: with `props`, e.g. Will Delay Interval, user properties).
     void set_will(const std::string& topic, const std::string& payload, int qos, bool retain,
                   const properties& props = {});
-    /// Connects and waits for CONNACK; returns its return/reason code, or -1 on timeout/failure.
-    /// `props`: v5 CONNECT properties (Session Expiry Interval, Receive Maximum, ...).
-    int connect(int port, int keep_alive = 30, const properties& props = {});
+    /// Connects and waits (up to `timeout`) for CONNACK; returns its return/reason code, or -1
+    /// on timeout/failure. `props`: v5 CONNECT properties (Session Expiry Interval, ...).
+    int connect(int port, int keep_alive = 30, const properties& props = {},
+                clock::duration timeout = wait_timeout);
     /// Session Present of the last CONNACK.
     bool session_present() const noexcept { return session_present_; }
     /// An integer property (byte, two- or four-byte integer) of the last v5 CONNACK.
@@ -211,6 +215,14 @@ public:
     /// The v5 reason code of the last completed publish (PUBACK / PUBREC / PUBCOMP), 0 for
     /// success or QoS 0.
     int last_publish_reason() const noexcept { return last_publish_reason_; }
+    /// Sends a PUBLISH without waiting for its flow; returns its message id for
+    /// wait_published(), or -1 when libmosquitto refuses it.
+    int publish_async(const std::string& topic, std::string_view payload, int qos,
+                      bool retain = false, const properties& props = {});
+    /// Waits up to `timeout` for the flow of message `mid` to complete (also one that completed
+    /// after an earlier wait gave up); returns its v5 reason code (0: success, QoS 0, or
+    /// 3.1.1), or nullopt when it did not complete (timeout, or the connection closed).
+    std::optional<int> wait_published(int mid, clock::duration timeout = wait_timeout);
     /// The next message, waiting up to `timeout`.
     std::optional<received_message> next_message(clock::duration timeout = wait_timeout);
     /// True when no message arrives within `window` (a bounded negative check).
@@ -326,6 +338,59 @@ public:
 
 private:
     std::string dir_;
+};
+
+/// A scratch directory for tern with `persistence true`: its configuration (DIR/tern.conf), the
+/// store (DIR/tern.db unless configure() puts it elsewhere), the port file and the broker's
+/// output (DIR/tern.log, appended to by every start). It outlives each broker process, so a
+/// restart finds the store; removed with everything in it on destruction (a mount inside it
+/// must be gone by then).
+class store_dir {
+public:
+    store_dir();
+    ~store_dir();
+    store_dir(const store_dir&) = delete;
+    store_dir& operator=(const store_dir&) = delete;
+
+    std::string path(const std::string& name) const { return dir_ + "/" + name; }
+    /// Rewrites tern.conf with persistence_location `location` (a directory, ending in '/';
+    /// the store is location + "tern.db").
+    void configure(const std::string& location);
+    /// The store as tern names it in its messages: persistence_location + "tern.db".
+    std::string store() const { return location_ + "tern.db"; }
+
+private:
+    std::string dir_;
+    std::string location_;
+};
+
+/// `tern -c DIR/tern.conf --port-file DIR/port --threads 2` on a store_dir, its output
+/// appended to DIR/tern.log. The constructor waits (bounded) until it listens and fails the
+/// test with the log when it exits or does not listen within 10 s. SIGKILLed by kill() or when
+/// it goes out of scope. Thread contract: test thread only.
+class durable_tern {
+public:
+    explicit durable_tern(const store_dir& dir);
+    ~durable_tern() { kill(); }
+    durable_tern(const durable_tern&) = delete;
+    durable_tern& operator=(const durable_tern&) = delete;
+
+    int port() const noexcept { return port_; }
+    pid_t pid() const noexcept { return pid_; }
+    /// SIGKILL: no shutdown, nothing flushed on the way out.
+    void kill();
+    /// SIGTERM, then a bounded wait (10 s) for the exit; returns the exit code, or -1 when the
+    /// broker died of a signal or hung (then it is SIGKILLed).
+    int stop();
+    /// True while the broker has not exited (an exit is reaped here).
+    bool alive();
+    /// Everything logged to DIR/tern.log so far, by every start.
+    std::string log() const { return read_file(log_); }
+
+private:
+    pid_t pid_ = -1;
+    int port_ = 0;
+    std::string log_;
 };
 
 /// Lets `duration` of wall-clock time pass. Only for tests where the passage of time is the
