@@ -72,6 +72,56 @@ public:
     bool InDomain(const rocksdb::Slice& key) const override { return key.size() == 16; }
 };
 
+/// Reads an existing store without writing to it: false (with `error` naming the path) when it
+/// was written by a newer Tern, lacks one of the column families every format has, or cannot
+/// be read at all.
+bool check_existing(const std::string& path, std::string& error) {
+    std::vector<std::string> names;
+    const auto listed = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names);
+    if (!listed.ok()) {
+        error = fmt::format("cannot open the session store {}: {}", path, listed.ToString());
+        return false;
+    }
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& n : names) {
+        descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    const auto opened =
+        rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors, &handles, &raw);
+    if (!opened.ok()) {
+        error = fmt::format("cannot open the session store {}: {}", path, opened.ToString());
+        return false;
+    }
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string format;
+    const auto got = db->Get(rocksdb::ReadOptions(), db->DefaultColumnFamily(), "format", &format);
+    for (auto* h : handles) {
+        (void)db->DestroyColumnFamilyHandle(h);
+    }
+    const auto v = got.ok() ? decode_u64(format) : std::nullopt;
+    if (v && *v > store_format) {
+        error = fmt::format("the session store {} was written by a newer Tern (format {}; this "
+                            "one reads up to {}): refusing to touch it",
+                            path, *v, store_format);
+        return false;
+    }
+    std::string missing;
+    for (const auto* name : cf_names) {
+        if (std::find(names.begin(), names.end(), name) == names.end()) {
+            missing += missing.empty() ? name : fmt::format(", {}", name);
+        }
+    }
+    if (got.ok() && !missing.empty()) {
+        error = fmt::format("the session store {} is damaged: its column families {} are "
+                            "missing (a truncated MANIFEST?); move it aside to start empty",
+                            path, missing);
+        return false;
+    }
+    return true; // a garbage or missing format record is reported by open()
+}
+
 std::string end_of_prefix(std::uint64_t key) {
     return session_prefix(key + 1);
 }
@@ -551,7 +601,14 @@ std::unique_ptr<rocksdb_store> rocksdb_store::open(const store_options& options,
     }
     rocksdb::DBOptions db_options;
     db_options.create_if_missing = true;
-    db_options.create_missing_column_families = true;
+    // An existing store is checked before it is opened for writing: a newer format is left
+    // untouched, and a store missing column families (a damaged MANIFEST) is refused rather
+    // than completed with empty ones, which would drop what they held.
+    const bool exists = std::filesystem::exists(std::filesystem::path(options.path) / "CURRENT");
+    if (exists && !check_existing(options.path, error)) {
+        return nullptr;
+    }
+    db_options.create_missing_column_families = !exists;
     db_options.paranoid_checks = true;
     db_options.keep_log_file_num = 2;
     db_options.max_log_file_size = 1 << 20;

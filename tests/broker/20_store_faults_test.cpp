@@ -407,18 +407,13 @@ TEST_CASE("a store written by a newer Tern: exit 1 naming it and 'newer', its re
     CHECK(after.counts() == before);          // the session and its queued message are there
 }
 
-// [!mayfail]: two bugs in tern's refusal of a newer store (store/src/rocksdb_store.cpp,
-// rocksdb_store::open()). It opens the store read-write (DB::Open) and reads the format record
-// only then: by that time RocksDB has replayed the WAL into a new SST, written a new MANIFEST,
-// WAL and OPTIONS file (this Tern's options) and deleted the old ones, although the message
-// says "refusing to touch it". And it opens exactly its own column families, so a newer store
-// with one more is refused by RocksDB ("Invalid argument: Column families not opened: future")
-// before the format is read, without the "newer" message. Reading the format first with
-// DB::OpenForReadOnly (every column family from DB::ListColumnFamilies) would do both. Remove
-// the tag once they are fixed.
+// Found by this test (fixed): the store was opened read-write before its format was read, so
+// a refused newer store had been rewritten (WAL replayed into a new SST, new MANIFEST and
+// OPTIONS), and a newer store with one more column family was refused by RocksDB without the
+// "newer" message. rocksdb_store::open() now reads an existing store read-only first.
 TEST_CASE("a store written by a newer Tern is refused as newer before anything is written to it, "
           "also one with a column family this Tern does not know",
-          "[broker][persistence][store-faults][tern][!mayfail]") {
+          "[broker][persistence][store-faults][tern]") {
     TERN_ONLY_TEST("Tern's session store");
     store_dir dir;
     create_store(dir);
@@ -471,17 +466,14 @@ TEST_CASE("a damaged store (CURRENT emptied, MANIFEST cut short): exit 1 naming 
     check_refused(run_to_exit(dir), dir.store());
 }
 
-// [!mayfail]: a bug in tern: it starts on the damaged store and has lost the message it
-// acknowledged. RocksDB reads a MANIFEST cut in the middle of a record as one whose last write
-// was torn and uses the records before it: here only default, sessions and subscriptions are
-// still named. rocksdb_store::open() (store/src/rocksdb_store.cpp) sets
-// create_missing_column_families for an existing store too, so deliveries, bodies, refs,
-// inbound and retained are created again, empty, and the WAL's records for the old ones are
-// dropped. Remove the tag once tern refuses such a store (a store with a format record whose
-// column families are missing is damaged) or keeps its records.
+// Found by this test (fixed): RocksDB reads a MANIFEST cut in the middle of a record as one
+// whose last write was torn and uses the records before it, here naming only default, sessions
+// and subscriptions; tern created the missing column families again, empty, and started
+// without the message it had acknowledged. An existing store missing column families is now
+// refused as damaged.
 TEST_CASE("a MANIFEST cut in half: tern refuses the store (exit 1 naming it) or keeps the "
           "message it acknowledged",
-          "[broker][persistence][store-faults][tern][!mayfail]") {
+          "[broker][persistence][store-faults][tern]") {
     TERN_ONLY_TEST("Tern's session store");
     store_dir dir;
     create_store(dir);
@@ -846,16 +838,13 @@ TEST_CASE("expiry counts the downtime: a queued and a retained message that expi
     CHECK(tern.stop() == 0);
 }
 
-// [!mayfail]: a bug in tern. A session that expired while the broker was down is removed only
-// by the first session sweep, one second after the start (broker/src/engine/broker.cpp,
-// tick_loop: sweep_sessions every 4th tick of 250 ms); handle_handover()/receive_session()
-// (broker/src/engine/handover.cpp) resume an offline session without checking its expiry, so a
-// client that reconnects within that second, as a fleet does after a restart, gets its
-// expired session back with Session Present 1 [MQTT-3.1.2-23]. Reconnecting after 1.5 s passes.
-// Remove the tag once resuming checks the expiry.
+// Found by this test (fixed): a session that expired while the broker was down is removed by
+// the first session sweep, one second after the start, and a client reconnecting within that
+// second (as a fleet does after a restart) got it back with Session Present 1
+// [MQTT-3.1.2-23]. Resuming now checks the expiry.
 TEST_CASE("expiry counts the downtime: a session that expired while tern was down is gone when "
           "its client reconnects right after the restart, a long one is there",
-          "[broker][persistence][store-faults][tern][v5][MQTT-3.1.2-23][!mayfail]") {
+          "[broker][persistence][store-faults][tern][v5][MQTT-3.1.2-23]") {
     TERN_ONLY_TEST("Tern's session store");
     store_dir dir;
     const auto session = [](int port, const char* id, std::uint32_t expiry) {

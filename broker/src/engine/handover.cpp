@@ -33,7 +33,10 @@ void receive_session(worker& w, std::unique_ptr<session> sp, const handover_requ
     } else if (waiting && !waiting->closing()) {
         // A session with expiry 0 ended with the connection just taken over, even if that
         // connection's DISCONNECT had not been processed yet when the new CONNECT arrived.
-        const bool resumable = !req.clean_start && s.expiry_interval != 0;
+        // One that expired (while the broker was down, found before the first sweep) is not
+        // resumed either [MQTT-3.1.2-23].
+        const bool resumable =
+            !req.clean_start && s.expiry_interval != 0 && !s.expired(w.state.clock.now());
         if (!resumable) {
             s.clear(); // [MQTT-3.1.2-4]: Clean Start discards the existing session
             // The store forgets the old session before the new one (if persistent) is saved.
@@ -127,8 +130,7 @@ void sweep_sessions(worker& w) {
             auto will = std::move(s.pending_will);
             publish_internal(w, will, key, s.client_id());
         }
-        if (s.expiry_interval != 0xFFFFFFFFU &&
-            now - s.offline_since >= std::chrono::seconds(s.expiry_interval)) {
+        if (s.expired(now)) {
             expired.push_back(&s);
         }
     }

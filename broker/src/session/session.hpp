@@ -61,6 +61,12 @@ public:
 
     const std::string& client_id() const noexcept { return handle->client_id; }
     bool online() const noexcept { return sink != nullptr; }
+    /// Offline for its whole Session Expiry Interval (the sweep ends such sessions; one
+    /// restored at start-up may be found by a client before the first sweep).
+    bool expired(std::chrono::steady_clock::time_point now) const noexcept {
+        return !online() && expiry_interval != 0xFFFFFFFFU &&
+               now - offline_since >= std::chrono::seconds(expiry_interval);
+    }
 
     /// Gives `m` to the session for delivery per `d`: sent at once when the client is
     /// connected and the inflight window allows, else queued (QoS 1/2, or QoS 0 while the
