@@ -9,12 +9,9 @@
 
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,31 +20,11 @@ using namespace tern::test;
 
 namespace {
 
-class scratch_dir {
-public:
-    scratch_dir() {
-        std::string pattern = "/tmp/tern-offline-queue-XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    ~scratch_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
-
-broker_settings persistent_broker(const scratch_dir& dir) {
+/// Tern on `dir` (its store under dir/), every message queued (no max_queued_messages).
+broker_settings persistent_broker(const store_dir& dir) {
     broker_settings s;
     s.max_queued_messages = 0; // the whole backlog stays queued
-    s.extra_config = {"persistence true", "persistence_location " + dir.path() + "/"};
+    s.extra_config = {"persistence true", "persistence_location " + dir.path("")};
     return s;
 }
 
@@ -91,7 +68,7 @@ void publish_numbered(mqtt_client& pub, const std::string& topic, int first, int
 TEST_CASE("persistence: a queue on disk drains completely while new messages keep arriving "
           "for the same session, each once and in order",
           "[broker][store][offline-queue]") {
-    scratch_dir dir;
+    store_dir dir;
     broker_process broker(persistent_broker(dir));
     leave_offline(broker.port(), "drainer", "drain/#");
     mqtt_client pub("drain-pub", MQTT_PROTOCOL_V5);
@@ -137,7 +114,7 @@ TEST_CASE("persistence: a queue on disk drains completely while new messages kee
 TEST_CASE("persistence: twelve sessions with queues on disk resume together and each gets its "
           "whole queue; later CONNECTs are answered meanwhile",
           "[broker][store][offline-queue]") {
-    scratch_dir dir;
+    store_dir dir;
     broker_process broker(persistent_broker(dir));
     constexpr int sessions = 12;
     constexpr int depth = 150;
