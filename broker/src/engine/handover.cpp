@@ -83,7 +83,6 @@ void handle_handover(worker& w, const handover_request& req) {
     sp->handle->worker.store(req.to, std::memory_order_relaxed);
     // What this worker wrote about the session reaches the store before what the next one
     // writes.
-    sp->leave_worker();
     w.submit_store();
     auto& target = *w.state.workers[req.to];
     asio::post(target.ctx, [&target, sp = std::move(sp), req]() mutable {

@@ -120,8 +120,6 @@ struct worker {
     std::unique_ptr<store_batch> writes;
     /// The ticket of this worker's last submitted batch (0: none yet).
     std::uint64_t last_ticket = 0;
-    /// How many batches this worker has submitted.
-    std::uint64_t submits = 0;
     /// Connections that queued a frame revealing a change still in `batch`: given the ticket
     /// of the batch when it is submitted (submit_store).
     std::vector<std::shared_ptr<connection>> gated_now;

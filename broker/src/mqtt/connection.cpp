@@ -220,7 +220,6 @@ void worker::submit_store() {
     }
     if (writes->dirty()) {
         last_ticket = writes->submit();
-        ++submits;
     }
     if (!gated_now.empty()) {
         std::vector<std::shared_ptr<connection>> gated;

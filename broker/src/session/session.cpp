@@ -123,95 +123,32 @@ void session::leave_on_disk(outbound_message&& out) {
 }
 
 void session::count_on_disk(const outbound_message& out) {
-    // The record was written by a batch submitted before the message reached this worker
-    // (current_ticket() covers it), or is in this worker's own batch, not yet submitted.
-    const bool in_own_batch = owner->writes->dirty();
     owner->writes->delivery_left_on_disk(handle->key, *out.msg);
     const auto id = out.msg->stored->id;
     on_disk_from_ = on_disk_ == 0 ? id : std::min(on_disk_from_, id);
     ++on_disk_;
     on_disk_bytes_ += queue_bytes(out);
-    settle_spills(false);
-    spills_.push_back(
-        {id, in_own_batch ? 0 : owner->state.store->current_ticket(), owner->submits});
-}
-
-void session::resolve_spills() {
-    if (std::none_of(spills_.begin(), spills_.end(), [](const auto& s) { return s.ticket == 0; })) {
-        return;
-    }
-    // What this worker wrote before now is submitted once its batch is: the last ticket
-    // covers it.
-    owner->submit_store();
-    for (auto& s : spills_) {
-        if (s.ticket == 0) {
-            s.ticket = owner->last_ticket;
-        }
-    }
-}
-
-void session::leave_worker() {
-    // The worker submitted its batch before the session leaves (handle_handover): its last
-    // ticket covers every spill still waiting for one. The counts of another worker's
-    // submits would mean nothing there.
-    resolve_spills();
-    paging_wait_on_ = nullptr;
-}
-
-void session::settle_spills(bool all) {
-    const auto durable = owner->state.store->durable_ticket();
-    const auto settled = [&](pending_spill& s) {
-        if (s.ticket == 0 && owner->submits > s.submit) {
-            s.ticket = owner->last_ticket; // submitted since: no later than the last batch
-        }
-        return s.ticket != 0 && s.ticket <= durable;
-    };
-    if (all) {
-        spills_.erase(std::remove_if(spills_.begin(), spills_.end(), settled), spills_.end());
-        return;
-    }
-    while (!spills_.empty() && settled(spills_.front())) {
-        spills_.pop_front();
-    }
+    // The record was written by a batch submitted before the message reached this worker
+    // (current_ticket() covers it), or by this worker's own (page_in submits that first).
+    on_disk_ticket_ = std::max(on_disk_ticket_, owner->state.store->current_ticket());
 }
 
 bool session::page_in() {
     auto& store = *owner->state.store;
-    if (paging_wait_on_ == owner) {
-        return false; // already waiting: the store wakes this worker
+    if (owner->writes->dirty()) {
+        owner->submit_store();
     }
-    resolve_spills();
-    // Records below the lowest id still on its way are all readable. Every spill has its
-    // ticket now, and each turn drops at least the one it waited for, so this ends.
-    std::uint64_t until = UINT64_MAX;
-    for (;;) {
-        settle_spills(true);
-        until = UINT64_MAX;
-        std::uint64_t ticket = 0;
-        for (const auto& s : spills_) {
-            if (s.id < until) {
-                until = s.id;
-                ticket = s.ticket;
-            }
-        }
-        if (until > on_disk_from_) {
-            break;
-        }
-        // The next record to read is not written yet.
-        if (store.wake_when_durable(owner->index, ticket)) {
+    const auto need = std::max(on_disk_ticket_, owner->last_ticket);
+    if (store.durable_ticket() < need && store.wake_when_durable(owner->index, need)) {
+        if (paging_wait_on_ != owner) {
             paging_wait_on_ = owner;
             owner->awaiting_page_in.push_back(handle->key);
-            return false;
         }
+        return false;
     }
     const std::size_t limit = std::clamp<std::size_t>(2 * window(), 64, 1024);
-    auto page = store.page_in(handle->key, on_disk_from_, until, limit, owner->state.clock.now());
-    if (page.end && until != UINT64_MAX) {
-        // Nothing more is readable below `until`: the rest of the queue is at or above it.
-        page.end = false;
-        page.next_from = std::max(page.next_from, until);
-    }
-    take_page(std::move(page));
+    take_page(
+        store.page_in(handle->key, on_disk_from_, UINT64_MAX, limit, owner->state.clock.now()));
     return !queued.empty() || on_disk_ != 0;
 }
 
@@ -258,15 +195,11 @@ void session::page_in_all() {
     // durable long since; if the last ones are not, wait for them (bounded), since the next
     // write removes them.
     auto& store = *owner->state.store;
-    resolve_spills();
-    std::uint64_t need = 0;
-    for (const auto& s : spills_) {
-        need = std::max(need, s.ticket);
-    }
+    owner->submit_store();
+    const auto need = std::max(on_disk_ticket_, owner->last_ticket);
     for (int i = 0; i < 5000 && store.durable_ticket() < need; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    spills_.clear();
     for (;;) {
         auto page =
             store.page_in(handle->key, on_disk_from_, UINT64_MAX, 1024, owner->state.clock.now());
@@ -608,6 +541,9 @@ void session::go_offline() {
         }
     }
     queued.swap(keep);
+    if (on_disk_ != 0) {
+        on_disk_ticket_ = std::max(on_disk_ticket_, owner->last_ticket);
+    }
     handle->inflight.store(static_cast<std::uint32_t>(inflight.size()), std::memory_order_relaxed);
     if (handed) {
         flush_outbox(*owner);
@@ -645,7 +581,6 @@ void session::clear() {
     }
     on_disk_ = 0;
     on_disk_bytes_ = 0;
-    spills_.clear();
     inflight.clear();
     queued.clear();
     queued_bytes = 0;

@@ -87,8 +87,6 @@ public:
     void send_queued();
     /// The store has made durable what a page-in waited for (worker::release_durable).
     void page_in_ready();
-    /// The session is about to move to another worker (owner worker, before it goes).
-    void leave_worker();
     /// A connection attached: resend everything in flight (DUP set, PUBREL for released QoS 2
     /// messages) in the original order [MQTT-4.4.0-1], then queued messages.
     void resume();
@@ -170,11 +168,6 @@ private:
     /// Every message on disk into `queued` (the session stops being persistent, so its
     /// records are about to go).
     void page_in_all();
-    /// Forgets the spills the store has made durable: from the front of spills_ (cheap, on
-    /// every spill), or `all` of them (before a page-in).
-    void settle_spills(bool all);
-    /// Gives every spill still in this worker's batch its ticket (submitting the batch).
-    void resolve_spills();
 
     std::uint16_t next_packet_id_ = 1;
     std::uint64_t next_seq_ = 1;
@@ -186,21 +179,8 @@ private:
     std::uint64_t on_disk_ = 0;
     std::uint64_t on_disk_bytes_ = 0;
     std::uint64_t on_disk_from_ = 0;
-    /// A message left on disk whose record the store may not have written yet. A page-in
-    /// reads only below the lowest such id, so it never passes over a record still on its
-    /// way, and never waits for records that arrived after the ones it reads (messages
-    /// published while a client drains its queue would otherwise hold the page-in back
-    /// round after round).
-    struct pending_spill {
-        std::uint64_t id;
-        /// The store ticket that covers the record; 0 while it may be in this worker's
-        /// unsubmitted batch (then `submit` is the worker's submit count at the spill).
-        std::uint64_t ticket;
-        std::uint64_t submit;
-    };
-    /// In spill order; the front is dropped once durable, so it holds only the last rounds.
-    /// (A devector: empty, it allocates nothing, unlike std::deque, in every session.)
-    boost::container::devector<pending_spill> spills_;
+    /// The store ticket that covers the records (a page-in reads only after it is durable).
+    std::uint64_t on_disk_ticket_ = 0;
     /// The worker whose awaiting_page_in lists this session (null: none).
     const worker* paging_wait_on_ = nullptr;
 };
