@@ -192,11 +192,19 @@ TEST_CASE("session store seam: the broker reports persistent sessions, their sub
     // order is free, each one's own order is not.
     auto keeper_only = keeper_and_retained;
     std::erase_if(keeper_only, [](const std::string& l) { return l.find("r/x") != l.npos; });
-    CHECK(keeper_only ==
-          std::vector<std::string>{"open keeper 300", "sub keeper t/# q1", "offline keeper 300",
-                                   "msg keeper t/1 q1 p0", "disk keeper t/1", "open keeper 300",
-                                   "msg keeper t/1 q1 p1", "msg- keeper t/1", "offline keeper 300",
-                                   "unsub keeper t/#", "remove keeper"});
+    // The second client's close and the clean-start takeover race: the session is saved as
+    // offline before it is removed only when the close is handled first (under ASan it was
+    // not). Either order is right; the check takes that record out when it is there.
+    if (const auto acked = std::find(keeper_only.begin(), keeper_only.end(), "msg- keeper t/1");
+        acked != keeper_only.end() && std::next(acked) != keeper_only.end() &&
+        *std::next(acked) == "offline keeper 300") {
+        keeper_only.erase(std::next(acked));
+    }
+    CHECK(keeper_only == std::vector<std::string>{"open keeper 300", "sub keeper t/# q1",
+                                                  "offline keeper 300", "msg keeper t/1 q1 p0",
+                                                  "disk keeper t/1", "open keeper 300",
+                                                  "msg keeper t/1 q1 p1", "msg- keeper t/1",
+                                                  "unsub keeper t/#", "remove keeper"});
     auto retained_only = keeper_and_retained;
     std::erase_if(retained_only, [](const std::string& l) { return l.find("r/x") == l.npos; });
     CHECK(retained_only == std::vector<std::string>{"retain r/x kept", "unretain r/x"});
