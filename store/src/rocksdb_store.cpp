@@ -654,26 +654,19 @@ std::unique_ptr<rocksdb_store> rocksdb_store::open(const store_options& options,
     s->db.reset(raw);
     std::string format;
     const auto got = s->db->Get(rocksdb::ReadOptions(), s->cf(meta), "format", &format);
-    if (got.IsNotFound()) {
-        rocksdb::WriteOptions wo;
-        wo.sync = true;
-        const auto put = s->db->Put(wo, s->cf(meta), "format", encode_u64(store_format));
-        if (!put.ok()) {
-            error = fmt::format("cannot write to the session store {}: {}", options.path,
-                                put.ToString());
-            return nullptr;
-        }
-    } else if (!got.ok()) {
+    bool write_format = got.IsNotFound(); // a new store
+    if (!got.ok() && !write_format) {
         error = fmt::format("cannot read the session store {}: {}", options.path, got.ToString());
         return nullptr;
-    } else {
+    }
+    if (got.ok()) {
         const auto v = decode_u64(format);
         if (!v) {
             error = fmt::format("{} is not a Tern session store (its format record is corrupt)",
                                 options.path);
             return nullptr;
         }
-        if (*v > store_format) {
+        if (*v > store_format) { // check_existing() refused it already; never write to one
             error = fmt::format("the session store {} was written by a newer Tern (format {}; "
                                 "this one reads up to {}): refusing to touch it",
                                 options.path, *v, store_format);
@@ -682,16 +675,19 @@ std::unique_ptr<rocksdb_store> rocksdb_store::open(const store_options& options,
         if (*v < store_format) {
             // Format 1 has a ref for every delivery, a superset of what format 2 needs; from
             // now on an older Tern must not open it (it would collect bodies still needed).
-            rocksdb::WriteOptions wo;
-            wo.sync = true;
-            const auto put = s->db->Put(wo, s->cf(meta), "format", encode_u64(store_format));
-            if (!put.ok()) {
-                error = fmt::format("cannot write to the session store {}: {}", options.path,
-                                    put.ToString());
-                return nullptr;
-            }
+            write_format = true;
             log(log_level::info, "session store {}: upgraded from format {} to {}", options.path,
                 *v, store_format);
+        }
+    }
+    if (write_format) {
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        const auto put = s->db->Put(wo, s->cf(meta), "format", encode_u64(store_format));
+        if (!put.ok()) {
+            error = fmt::format("cannot write to the session store {}: {}", options.path,
+                                put.ToString());
+            return nullptr;
         }
     }
     s->writer = std::thread([raw_impl = s.get()] { raw_impl->run(); });
