@@ -596,8 +596,7 @@ TEST_CASE("a full disk: QoS 1 refused with 0x80 (3.1.1: closed), one error line,
 
     // While the store cannot write. Each probe sends its QoS 1 PUBLISH right behind its
     // CONNECT (a client need not wait for CONNACK, MQTT 5 section 3.1.4), so the broker reads it
-    // while the store fails, whenever it answers: the CONNACK may be held back (the bug of the
-    // [!mayfail] test below), the refusal is not.
+    // while the store fails, whatever it answers first.
     connect_options probe;
     probe.client_id = "full-probe-v5";
     raw_client v5(tern.port(), 5);
@@ -634,8 +633,8 @@ TEST_CASE("a full disk: QoS 1 refused with 0x80 (3.1.1: closed), one error line,
     REQUIRE(writing_again);
     if (disk.held_mid) {
         // The held PUBACK comes now: a success if its batch was the one retried until it was
-        // written, 0x80 if the broker read it while the store was failing (and held the refusal
-        // behind its worker's failing round, the bug of the [!mayfail] test below).
+        // written, 0x80 if the broker read it while the store was failing (the refusal queued
+        // behind the client's earlier PUBACKs, which wait for the failing round).
         const auto reason = disk.pub->wait_published(*disk.held_mid, 10s);
         REQUIRE(reason);
         CHECK((*reason == 0 || *reason == 0x80));
@@ -694,19 +693,14 @@ TEST_CASE("a full disk: QoS 1 refused with 0x80 (3.1.1: closed), one error line,
     }
 }
 
-// [!mayfail]: a bug in tern. While the store cannot write, every frame that
-// connection::hold_until_durable() (broker/src/mqtt/send.cpp) gates on
-// `owner_.last_ticket > durable_ticket()` waits for the failing round, although it reveals no
-// change of state of its own: the CONNACK of a new clean session (on_connect.cpp), a SUBACK,
-// a PUBACK 0x80. A worker's last ticket is stuck as soon as it submitted anything to the
-// failing round, and routing a message to an offline persistent session makes the session's
-// worker submit: so here every worker is stuck, and no new client gets a CONNACK (nor a v5
-// client its 0x80) until the disk has room again, contrary to docs/store.md ("new QoS 1/2
-// PUBLISH are refused (MQTT 5: PUBACK 0x80) ... QoS 0 and everything else go on"). Remove the
-// tag once they are answered.
+// While the store cannot write, a frame waits only for writes its own packet caused: a worker
+// whose last round is the failing one (routing to an offline persistent session makes every
+// worker submit) still answers the CONNACK of a new clean session, a SUBACK and the PUBACK 0x80
+// at once (connection::hold_until_durable in broker/src/mqtt/send.cpp; it once held them all
+// until the disk had room again).
 TEST_CASE("a full disk: every new client still gets its CONNACK at once, its QoS 1 PUBLISH a "
           "PUBACK 0x80, and its QoS 0 messages go through",
-          "[broker][persistence][store-faults][tern][!mayfail]") {
+          "[broker][persistence][store-faults][tern]") {
     TERN_ONLY_TEST("Tern's session store");
     full_disk disk;
     if (!disk.start()) {

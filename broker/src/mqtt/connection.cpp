@@ -173,6 +173,7 @@ void connection::consume(std::span<const std::uint8_t>& input) {
             break;
         }
         owner_.counters.add(owner_.counters.packets_received, 1);
+        ticket_before_packet_ = owner_.last_ticket;
         handle(packet);
         // An idle connection must not pin its last frame (it may be megabytes); the stale
         // views left in `packet` are never read before the next decode replaces them.

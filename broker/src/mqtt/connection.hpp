@@ -320,6 +320,10 @@ private:
     bool write_scheduled_ = false;
     bool gated_ = false;    ///< in owner_.gated_now
     bool awaiting_ = false; ///< in owner_.awaiting_durable
+    /// owner_.last_ticket when this connection's current packet began: a ticket above it was
+    /// submitted by the packet's own handling (hold_until_durable waits for it); one at or
+    /// below it belongs to writes the packet did not cause.
+    std::uint64_t ticket_before_packet_ = 0;
     std::size_t queued_bytes_ = 0;
     std::uint16_t receive_maximum_ = 65535;             ///< the client's Receive Maximum
     std::uint32_t client_max_packet_size_ = 0xFFFFFFFF; ///< the client's Maximum Packet Size

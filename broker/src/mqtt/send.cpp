@@ -114,8 +114,15 @@ void connection::hold_until_durable(std::uint64_t ticket) {
             gated_ = true;
             owner_.gated_now.push_back(shared_from_this());
         }
-    } else if (owner_.last_ticket > state_.store->durable_ticket()) {
-        // Submitted, not yet on disk (the change came with an earlier packet of this handler).
+    } else if (owner_.last_ticket > ticket_before_packet_ &&
+               owner_.last_ticket > state_.store->durable_ticket()) {
+        // Submitted while this packet was handled (a page-in submits the batch before it
+        // reads), not yet on disk. A ticket submitted before the packet began is not waited
+        // for: it holds other clients' changes, which this frame does not reveal (their own
+        // frames wait for them), and while the store cannot write it never comes, so the
+        // CONNACK of a new clean session or a PUBACK 0x80 would wait for a disk with room
+        // (tests/broker/20_store_faults_test.cpp). Outside a packet (a delivery posted by
+        // another worker) the mark is that of the last packet: the wait stays conservative.
         last.ticket = std::max(last.ticket, owner_.last_ticket);
         await_durable();
     }
