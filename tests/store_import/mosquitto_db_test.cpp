@@ -5,7 +5,6 @@
 // RocksDB store that recover() gives back. The golden file (made the same way) keeps the
 // parser honest where Mosquitto is not installed, and seeds the truncation and corruption
 // cases. Set TERN_UPDATE_MOSQUITTO_GOLDEN=1 to rewrite the golden file from the live run.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include "raw_client.hpp"
