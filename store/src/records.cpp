@@ -272,9 +272,9 @@ std::string encode_subscription(const broker::subscription& s) {
     std::string out;
     out.push_back(static_cast<char>(record_format));
     out.push_back(static_cast<char>(s.options.qos));
-    const unsigned flags = (s.options.no_local ? 1U : 0U) |
-                           (s.options.retain_as_published ? 2U : 0U) |
-                           (static_cast<unsigned>(s.options.retain_handling) << 2U);
+    const unsigned flags =
+        (s.options.no_local ? 1U : 0U) | (s.options.retain_as_published ? 2U : 0U) |
+        (static_cast<unsigned>(s.options.retain_handling) << 2U) | (s.hash_skips_parent ? 16U : 0U);
     out.push_back(static_cast<char>(flags));
     put_be(out, s.identifier, 4);
     put_be(out, s.weight, 4);
@@ -289,13 +289,14 @@ std::optional<broker::subscription> decode_subscription(std::string_view value) 
     broker::subscription s;
     if (!r.get(format, 1) || format != record_format || !r.get(qos, 1) || !r.get(flags, 1) ||
         !r.get(s.identifier, 4) || !r.get(s.weight, 4) || !r.done() || !valid_qos(qos) ||
-        (flags >> 2U) > 2 || s.weight == 0) {
+        ((flags >> 2U) & 3U) > 2 || (flags & ~0x1FU) != 0 || s.weight == 0) {
         return std::nullopt;
     }
     s.options.qos = static_cast<mqtt::qos>(qos);
     s.options.no_local = (flags & 1U) != 0;
     s.options.retain_as_published = (flags & 2U) != 0;
-    s.options.retain_handling = static_cast<mqtt::retain_handling>(flags >> 2U);
+    s.options.retain_handling = static_cast<mqtt::retain_handling>((flags >> 2U) & 3U);
+    s.hash_skips_parent = (flags & 16U) != 0; // bit 4: added in format 2, absent before
     return s;
 }
 

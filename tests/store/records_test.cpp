@@ -478,6 +478,7 @@ TEST_CASE("records: a subscription round trips with every option combination, id
                     for (const std::uint32_t id : {0U, 1U, 268435455U}) {
                         for (const std::uint32_t weight : {1U, 7U, 0xFFFFFFFFU}) {
                             broker::subscription s;
+                            s.hash_skips_parent = weight == 7U; // bit 4 of the flags
                             s.options.qos = qos;
                             s.options.no_local = no_local;
                             s.options.retain_as_published = rap;
@@ -517,6 +518,9 @@ TEST_CASE("records: a subscription value cut short, too long, of a newer format 
     CHECK_FALSE(decode_subscription(v));
     v = value;
     v[2] = '\x0C'; // Retain Handling 3 [MQTT-3.8.3-4]
+    CHECK_FALSE(decode_subscription(v));
+    v = value;
+    v[2] = static_cast<char>(v[2] | 0x20); // a flag bit no format-2 writer sets
     CHECK_FALSE(decode_subscription(v));
     v = value;
     v[2] = '\x40'; // a reserved bit

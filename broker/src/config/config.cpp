@@ -536,6 +536,7 @@ private:
             directive{"daemon", &parser::on_daemon},
             directive{"pid_file", &parser::on_pid_file},
             directive{"port", &parser::on_port},
+            directive{"profile", &parser::on_profile},
             directive{"protocol", &parser::on_protocol},
             directive{"require_certificate", &parser::on_require_certificate},
             directive{"retain_available", &parser::on_retain_available},
@@ -624,6 +625,17 @@ private:
         touch_default(l);
         default_listener_.bind_address = std::string(value);
         default_explicit_ = true;
+    }
+
+    void on_profile(const line& l) {
+        const std::string_view value = single(l, "mosquitto or aws-iot");
+        if (value == "mosquitto") {
+            target(l).profile = listener_profile::mosquitto;
+        } else if (value == "aws-iot") {
+            target(l).profile = listener_profile::aws_iot;
+        } else {
+            fail(l, fmt::format("profile: expected mosquitto or aws-iot, got '{}'", shown(value)));
+        }
     }
 
     void on_protocol(const line& l) {

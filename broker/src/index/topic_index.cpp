@@ -997,8 +997,10 @@ struct topic_index::impl {
         }
     }
 
+    /// `parent_of_hash`: `l` is a '#' leaf matched by the topic of its parent level ("a"
+    /// for "a/#"), which the subscriptions of an AWS IoT profile listener do not match.
     void collect(const leaf& l, const publish_context& ctx, std::vector<delivery>& out,
-                 match_scratch& s) const;
+                 match_scratch& s, bool parent_of_hash = false) const;
     void walk(const node& root, const publish_context& ctx, std::vector<delivery>& out,
               match_scratch& s) const;
 
@@ -1017,10 +1019,14 @@ struct topic_index::impl {
 };
 
 void topic_index::impl::collect(const leaf& l, const publish_context& ctx,
-                                std::vector<delivery>& out, match_scratch& s) const {
+                                std::vector<delivery>& out, match_scratch& s,
+                                bool parent_of_hash) const {
     for (const sub_entry& e : l.subs.entries()) {
         if (e.sub.options.no_local && e.key == ctx.publisher_key) {
             continue; // [MQTT-3.8.3-3]
+        }
+        if (parent_of_hash && e.sub.hash_skips_parent) {
+            continue;
         }
         const auto fresh = static_cast<std::uint32_t>(out.size());
         const std::uint32_t pos = s.position_of(e.key, fresh);
@@ -1069,7 +1075,7 @@ void topic_index::impl::walk(const node& root, const publish_context& ctx,
         const bool wildcards = !(dollar && n == &root);
         // "a/#" matches "a" and everything below it [MQTT-4.7.1-2].
         if (n->hash && wildcards && n->hash->subs) {
-            collect(*n->hash->subs, ctx, out, s);
+            collect(*n->hash->subs, ctx, out, s, pos > topic.size());
         }
         const node* literal = nullptr;
         std::size_t next = 0;

@@ -478,6 +478,9 @@ void connection::on_disconnect(const mqtt::disconnect& d) {
             return;
         }
         requested_expiry_ = *d.props.session_expiry_interval;
+        if (aws()) {
+            requested_expiry_ = aws_iot::session_expiry(requested_expiry_, false);
+        }
         session_->expiry_interval = requested_expiry_;
         if (requested_expiry_ == 0) {
             session_->handle->persistent.store(false, std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 // One client connection over a net::transport, on the connection's worker.
 
 #include "engine/shared_state.hpp"
+#include "profile/aws_iot.hpp"
 #include "session/session.hpp"
 #include "session/session_sink.hpp"
 #include <tern/broker/message.hpp>
@@ -120,6 +121,11 @@ public:
     /// The transport's view of the peer (address, TLS identity, WebSocket details).
     const net::peer_identity& peer() const noexcept { return transport_->peer(); }
     bool v5() const noexcept { return version_ == protocol::protocol_version::v5; }
+    /// The listener behaves like AWS IoT Core (`profile aws-iot`, profile/aws_iot.hpp).
+    bool aws() const noexcept { return listener_.profile == listener_profile::aws_iot; }
+    /// Topic aliases the client may set: the listener's max_topic_alias, AWS's 8 under its
+    /// profile.
+    std::uint16_t topic_alias_limit() const noexcept;
     bool closing() const noexcept override { return closing_; }
 
 private:
@@ -195,6 +201,18 @@ private:
     bool negotiate_keep_alive(const protocol::connect& c);
     bool check_will(const protocol::connect& c);
     void take_client_limits(const protocol::connect& c);
+    /// Why AWS IoT Core would refuse this PUBLISH (`topic`: the name after alias resolution);
+    /// nullopt when it would take it.
+    std::optional<aws_iot::refusal> aws_publish_refusal(const protocol::publish& p,
+                                                        std::string_view topic) const;
+    /// Why AWS IoT Core would refuse a subscription to `filter` (limits, reserved topics, the
+    /// 50 subscriptions of a connection); nullopt when it would take it.
+    std::optional<aws_iot::refusal> aws_subscribe_refusal(std::string_view filter) const;
+    /// `profile aws-iot`: a SUBSCRIBE AWS IoT Core would not take as a whole (QoS 2: left
+    /// unanswered; more than 8 filters: all refused). False when it was dealt with here.
+    bool aws_subscribe_answered(const protocol::subscribe& s);
+    /// The CONNACK properties of a `profile aws-iot` listener.
+    void aws_connack_properties(protocol::properties& props) const;
     void keep_will(const protocol::connect& c, const std::shared_ptr<const std::uint8_t[]>& s);
     // on_publish's steps.
     /// Resolves or records a v5 topic alias; false when the connection is failed for it.
@@ -305,7 +323,8 @@ private:
     /// v5 Request Problem Information: 0 forbids Reason Strings except in CONNACK and
     /// DISCONNECT [MQTT-3.1.2-29].
     bool problem_information_ = true;
-    std::uint32_t requested_expiry_ = 0;
+    std::uint32_t requested_expiry_ = 0;        ///< the Session Expiry Interval granted
+    std::uint32_t client_requested_expiry_ = 0; ///< MQTT 5: the one CONNECT asked for
     message_ptr will_;
     std::uint32_t will_delay_ = 0;
     session* session_ = nullptr;

@@ -44,7 +44,9 @@ void connection::accept_connect(const mqtt::connect& c,
     listener_connections_.fetch_add(1);
     counted_ = true;
     decoder_.options().version = c.version;
-    decoder_.options().maximum_packet_size = state_.max_packet_size;
+    decoder_.options().maximum_packet_size =
+        aws() ? std::min(state_.max_packet_size, aws_iot::max_packet_bytes)
+              : state_.max_packet_size;
     bridge_ = c.bridge;
     take_client_limits(c);
     keep_will(c, storage);
@@ -227,6 +229,12 @@ bool connection::accept_ocsp(const net::ocsp_result& r) {
 }
 
 bool connection::assign_client_id(const mqtt::connect& c) {
+    if (aws()) {
+        if (const auto r = aws_iot::check_client_id(c.client_id)) {
+            refuse_connect(r->reason, r->why);
+            return false;
+        }
+    }
     if (!c.client_id.empty()) {
         client_id_ = std::string(c.client_id);
         return true;
@@ -280,6 +288,12 @@ bool connection::negotiate_keep_alive(const mqtt::connect& c) {
     const auto max = state_.config.max_keepalive;
     keep_alive_ = c.keep_alive;
     problem_information_ = c.props.request_problem_information.value_or(1) != 0;
+    if (aws()) {
+        // AWS clamps rather than refuses, in 3.1.1 too (the client is not told there).
+        keep_alive_ = aws_iot::keep_alive(c.keep_alive);
+        keep_alive_changed_ = keep_alive_ != c.keep_alive;
+        return true;
+    }
     if (keep_alive_ > max || (keep_alive_ == 0 && max < 65535)) {
         if (!v5()) {
             // 3.1.1 cannot be told another keep-alive: refused like mosquitto does.
@@ -294,6 +308,20 @@ bool connection::negotiate_keep_alive(const mqtt::connect& c) {
 }
 
 bool connection::check_will(const mqtt::connect& c) {
+    if (aws() && c.will && c.will->qos == mqtt::qos::exactly_once) {
+        // AWS IoT Core: CONNACK 0x9B for MQTT 5; a 3.1.1 client is closed without CONNACK.
+        if (!v5()) {
+            log(log_level::info,
+                "{}: CONNECT with a QoS 2 will: closed (AWS IoT Core has no "
+                "QoS 2)",
+                peer_);
+            connect_received_ = true;
+            close();
+            return false;
+        }
+        refuse_connect(mqtt::reason_code::qos_not_supported, "a will with QoS 2");
+        return false;
+    }
     if (c.will && c.will->retain && !state_.config.retain_available) {
         refuse_connect(v5() ? mqtt::reason_code::retain_not_supported
                             : mqtt::reason_code::unspecified_error,
@@ -322,6 +350,13 @@ void connection::take_client_limits(const mqtt::connect& c) {
         client_alias_maximum_ =
             std::min(c.props.topic_alias_maximum.value_or(0), outbound_alias_cap);
         requested_expiry_ = c.props.session_expiry_interval.value_or(0);
+        client_requested_expiry_ = requested_expiry_;
+        if (aws()) {
+            client_alias_maximum_ = 0; // AWS never sets topic aliases towards the client
+            requested_expiry_ = aws_iot::session_expiry(requested_expiry_, false);
+        }
+    } else if (aws()) {
+        requested_expiry_ = aws_iot::session_expiry(std::nullopt, !c.clean_start);
     } else if (!c.clean_start) {
         requested_expiry_ = cfg.persistent_client_expiration
                                 ? static_cast<std::uint32_t>(std::min<std::int64_t>(
@@ -379,6 +414,20 @@ void connection::claim_session(bool clean_start) {
     asio::post(holder.ctx, [&holder, req] { handle_handover(holder, req); });
 }
 
+void connection::aws_connack_properties(mqtt::properties& props) const {
+    // As AWS IoT Core announces them (mqtt.html, "MQTT 5 properties"): QoS 2 and
+    // Subscription Identifiers are not supported, 128 KB packets, 100 unacknowledged QoS 1
+    // PUBLISH, 8 topic aliases; the granted Session Expiry when it differs from the request.
+    props.maximum_qos = 1;
+    props.subscription_identifier_available = 0;
+    props.maximum_packet_size = aws_iot::max_packet_bytes;
+    props.receive_maximum = aws_iot::receive_maximum;
+    props.topic_alias_maximum = aws_iot::topic_alias_maximum;
+    if (requested_expiry_ != client_requested_expiry_) {
+        props.session_expiry_interval = requested_expiry_;
+    }
+}
+
 void connection::attach(session& s, bool session_present) {
     session_ = &s;
     s.sink = this;
@@ -411,17 +460,21 @@ void connection::attach(session& s, bool session_present) {
         // As Mosquitto 2.0 announces them (handle_connect.c): Maximum Packet Size only when
         // max_packet_size limits it, Topic Alias Maximum unless max_topic_alias is 0, Receive
         // Maximum = max_inflight_messages unless that is unlimited.
-        if (cfg.max_packet_size != 0) {
-            ack.props.maximum_packet_size = state_.max_packet_size;
-        }
-        if (listener_.max_topic_alias != 0) {
-            ack.props.topic_alias_maximum = listener_.max_topic_alias;
-        }
-        if (cfg.max_inflight_messages != 0 && cfg.max_inflight_messages != 65535) {
-            ack.props.receive_maximum = cfg.max_inflight_messages;
-        }
-        if (!cfg.retain_available) {
-            ack.props.retain_available = 0;
+        if (aws()) {
+            aws_connack_properties(ack.props);
+        } else {
+            if (cfg.max_packet_size != 0) {
+                ack.props.maximum_packet_size = state_.max_packet_size;
+            }
+            if (listener_.max_topic_alias != 0) {
+                ack.props.topic_alias_maximum = listener_.max_topic_alias;
+            }
+            if (cfg.max_inflight_messages != 0 && cfg.max_inflight_messages != 65535) {
+                ack.props.receive_maximum = cfg.max_inflight_messages;
+            }
+            if (!cfg.retain_available) {
+                ack.props.retain_available = 0;
+            }
         }
         // Absent on purpose: Maximum QoS (2), Wildcard, Subscription Identifier and Shared
         // Subscription Available (all 1).

@@ -10,6 +10,17 @@ void connection::on_publish(mqtt::publish& p,
     if (!resolve_topic_alias(p, aliased_topic) || !check_publish(p, !aliased_topic.empty())) {
         return; // the connection is closing with the reason
     }
+    if (aws() && p.qos == mqtt::qos::exactly_once) {
+        // AWS IoT Core "doesn't send a PUBACK or SUBACK when QoS 2 is requested" (mqtt.html):
+        // the message is dropped unanswered; MQTT 5, whose CONNACK said Maximum QoS 1, is
+        // disconnected with 0x9B QoS not supported [MQTT-3.2.2-11].
+        log(log_level::info, "{}: QoS 2 PUBLISH on '{}' dropped (AWS IoT Core has no QoS 2)",
+            describe(), aliased_topic.empty() ? p.topic : aliased_topic);
+        if (v5()) {
+            disconnect_with(mqtt::reason_code::qos_not_supported, "QoS 2 is not supported");
+        }
+        return;
+    }
     if (p.qos == mqtt::qos::exactly_once && session_->inbound_qos2.contains(p.packet_id)) {
         // A resend before PUBREL: already delivered once [MQTT-4.3.3-10]; just acknowledge.
         send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
@@ -35,6 +46,11 @@ void connection::on_publish(mqtt::publish& p,
         }
         reason = mqtt::reason_code::unspecified_error;
         reason_text = "the broker cannot store messages now";
+    } else if (const auto refused = aws() ? aws_publish_refusal(p, topic) : std::nullopt) {
+        // AWS IoT Core drops the message; MQTT 5 learns why in the PUBACK.
+        log(log_level::info, "{}: PUBLISH on '{}' refused: {}", describe(), topic, refused->why);
+        reason = refused->reason;
+        reason_text = refused->why;
     } else if (limit != 0 && p.payload.size() > limit) {
         // mosquitto's behaviour: the message is dropped, the flow still completes.
         log(log_level::info, "{}: PUBLISH on '{}' with {} bytes over message_size_limit, dropped",
@@ -54,7 +70,7 @@ bool connection::resolve_topic_alias(mqtt::publish& p, std::string& aliased_topi
         return true;
     }
     const auto alias = *p.props.topic_alias;
-    if (!v5() || alias > listener_.max_topic_alias) {
+    if (!v5() || alias > topic_alias_limit()) {
         fail(mqtt::reason_code::topic_alias_invalid); // [MQTT-3.3.2-9]
         return false;
     }
@@ -89,6 +105,18 @@ bool connection::check_publish(const mqtt::publish& p, bool aliased) {
         return false;
     }
     return true;
+}
+
+std::uint16_t connection::topic_alias_limit() const noexcept {
+    return aws() ? aws_iot::topic_alias_maximum : listener_.max_topic_alias;
+}
+
+std::optional<aws_iot::refusal> connection::aws_publish_refusal(const mqtt::publish& p,
+                                                                std::string_view topic) const {
+    if (auto r = aws_iot::check_topic_limits(topic, false)) {
+        return r;
+    }
+    return aws_iot::check_publish_topic(topic, p.retain);
 }
 
 std::size_t connection::distribute(const mqtt::publish& p,

@@ -27,7 +27,41 @@ std::uint32_t share_weight_of(const mqtt::properties& props) {
 
 } // namespace
 
+bool connection::aws_subscribe_answered(const mqtt::subscribe& s) {
+    const auto qos2 =
+        std::find_if(s.subscriptions.begin(), s.subscriptions.end(),
+                     [](const auto& sub) { return sub.options.qos == mqtt::qos::exactly_once; });
+    if (qos2 != s.subscriptions.end()) {
+        // "doesn't send a PUBACK or SUBACK when QoS 2 is requested" (mqtt.html): nothing is
+        // subscribed and nothing answered.
+        log(log_level::info,
+            "{}: SUBSCRIBE with QoS 2 for '{}' left unanswered (AWS IoT Core "
+            "has no QoS 2)",
+            describe(), qos2->filter);
+        return false;
+    }
+    if (s.subscriptions.size() > aws_iot::max_filters_per_subscribe) {
+        // AWS does not document the outcome; every filter is refused with 0x97 Quota exceeded
+        // (0x80 in 3.1.1), so the client learns it asked for too many at once.
+        log(log_level::info, "{}: SUBSCRIBE with {} filters refused (AWS IoT Core takes 8)",
+            describe(), s.subscriptions.size());
+        mqtt::suback ack;
+        ack.packet_id = s.packet_id;
+        ack.reasons.assign(s.subscriptions.size(), v5() ? mqtt::reason_code::quota_exceeded
+                                                        : mqtt::reason_code::unspecified_error);
+        if (v5() && problem_information_) {
+            ack.props.reason_string = "more than 8 topic filters in one SUBSCRIBE";
+        }
+        send(ack);
+        return false;
+    }
+    return true;
+}
+
 void connection::on_subscribe(const mqtt::subscribe& s) {
+    if (aws() && !aws_subscribe_answered(s)) {
+        return;
+    }
     const std::uint32_t identifier =
         s.props.subscription_identifiers.empty() ? 0 : s.props.subscription_identifiers.front();
     const std::uint32_t weight = share_weight_of(s.props);
@@ -55,6 +89,13 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
     send(ack);
     hold_until_durable();    // the subscription survives a crash once the client knows of it
     send_retained(retained); // after the SUBACK [MQTT-3.3.1-8]
+    if (aws() && std::find(ack.reasons.begin(), ack.reasons.end(),
+                           mqtt::reason_code::quota_exceeded) != ack.reasons.end()) {
+        // "Subscriptions per connection: 50 ... may be rejected and the connection will be
+        // closed" (AWS IoT Core quotas): the SUBACK says which, then the connection goes.
+        disconnect_with(mqtt::reason_code::quota_exceeded,
+                        "more than 50 subscriptions on a connection");
+    }
 }
 
 std::optional<mqtt::reason_code>
@@ -69,6 +110,13 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
         fail(mqtt::reason_code::protocol_error);
         return std::nullopt;
     }
+    if (aws()) {
+        if (auto r = aws_subscribe_refusal(sub.filter)) {
+            log(log_level::info, "{}: subscription to '{}' refused: {}", describe(), sub.filter,
+                r->why);
+            return r->reason;
+        }
+    }
     if (!owner_.authenticator->authorize(identity_, auth::access::subscribe, sub.filter)) {
         log(log_level::info, "{}: SUBSCRIBE to '{}' denied (not authorized)", describe(),
             sub.filter);
@@ -76,6 +124,7 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
     }
     session& ses = *session_;
     subscription entry{sub.options, identifier, weight};
+    entry.hash_skips_parent = aws(); // AWS: "a/#" does not match "a"
     if (bridge_ && !v5()) {
         // mosquitto (handle_subscribe.c): a 3.1/3.1.1 bridge is not sent its own messages
         // back and sees RETAIN as published, or bridged brokers would loop and lose the flag.
@@ -89,7 +138,7 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
     ses.subscriptions[std::string(sub.filter)] = entry;
     const auto rh = sub.options.retain_handling;
     // Retained messages are not sent for shared subscriptions [MQTT-4.8.2-?].
-    if (!parsed->is_shared() &&
+    if (!parsed->is_shared() && (!aws() || aws_iot::sends_retained_on_subscribe(sub.filter)) &&
         (rh == mqtt::retain_handling::send_on_subscribe ||
          (rh == mqtt::retain_handling::send_if_new_subscription && is_new))) {
         delivery d;
@@ -101,6 +150,21 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
         retained.push_back({sub.filter, std::move(d)});
     }
     return static_cast<mqtt::reason_code>(sub.options.qos); // granted = requested
+}
+
+std::optional<aws_iot::refusal> connection::aws_subscribe_refusal(std::string_view filter) const {
+    if (auto r = aws_iot::check_topic_limits(filter, true)) {
+        return r;
+    }
+    if (auto r = aws_iot::check_subscribe_filter(filter)) {
+        return r;
+    }
+    if (session_->subscriptions.size() >= aws_iot::max_subscriptions_per_connection &&
+        !session_->subscriptions.contains(std::string(filter))) {
+        return aws_iot::refusal{mqtt::reason_code::quota_exceeded,
+                                "more than AWS IoT Core's 50 subscriptions on a connection"};
+    }
+    return std::nullopt;
 }
 
 void connection::send_retained(const std::vector<retained_request>& retained) {

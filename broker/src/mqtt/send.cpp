@@ -27,7 +27,7 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
     p.payload = m.publish.payload;
     p.qos = out.qos;
     p.retain = out.retain;
-    p.dup = dup;
+    p.dup = dup && !aws(); // AWS IoT Core does not set DUP on a resend (mqtt.html)
     p.packet_id = packet_id;
     if (v5()) {
         p.props = m.publish.props;

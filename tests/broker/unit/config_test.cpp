@@ -1206,6 +1206,18 @@ TEST_CASE("listener options: bind_interface, proxy_protocol", "[config]") {
           "t.conf:3: bind_interface: duplicate value for this listener");
 }
 
+TEST_CASE("listener option profile: mosquitto (default) or aws-iot, per listener", "[config]") {
+    const auto c = parse_ok("listener 1883\nprofile aws-iot\nlistener 1884\n"
+                            "listener 1885\nprofile mosquitto\n");
+    CHECK(c.listeners[0].profile == listener_profile::aws_iot);
+    CHECK(c.listeners[1].profile == listener_profile::mosquitto);
+    CHECK(c.listeners[2].profile == listener_profile::mosquitto);
+    CHECK(parse_error("listener 1883\nprofile aws\n") ==
+          "t.conf:2: profile: expected mosquitto or aws-iot, got 'aws'");
+    CHECK(parse_error("listener 1883\nprofile\n") ==
+          "t.conf:2: profile: missing value (expected mosquitto or aws-iot)");
+}
+
 namespace {
 
 /// A module's configuration as a plug-in would keep it: `connection NAME` opens a block, the

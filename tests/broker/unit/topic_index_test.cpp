@@ -938,3 +938,19 @@ TEST_CASE("stress: matches run while others subscribe and unsubscribe",
     CHECK(idx.subscription_count() == 0);
     CHECK(match(idx, "dev/1/telemetry").empty());
 }
+
+TEST_CASE("a subscription with hash_skips_parent (AWS IoT's rule): 'a/#' matches 'a/' and "
+          "below, not 'a'",
+          "[topic_index][aws-iot]") {
+    topic_index idx;
+    auto aws_sub = opts(qos::at_least_once);
+    aws_sub.hash_skips_parent = true;
+    idx.subscribe(make_subscriber(1), "a/#", aws_sub);
+    idx.subscribe(make_subscriber(2), "a/#", opts()); // MQTT's rule [MQTT-4.7.1-2]
+    auto aws_root = aws_sub;
+    idx.subscribe(make_subscriber(3), "#", aws_root);
+    CHECK(keys_of(match(idx, "a")) == std::set<std::uint64_t>{2, 3});
+    CHECK(keys_of(match(idx, "a/")) == std::set<std::uint64_t>{1, 2, 3});
+    CHECK(keys_of(match(idx, "a/b/c")) == std::set<std::uint64_t>{1, 2, 3});
+    CHECK(keys_of(match(idx, "b")) == std::set<std::uint64_t>{3});
+}

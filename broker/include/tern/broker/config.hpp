@@ -28,6 +28,12 @@ enum class share_strategy : std::uint8_t {
     least_inflight, ///< the member with the fewest unacknowledged QoS 1/2 messages
 };
 
+/// How a listener behaves where brokers differ (Tern's `profile` directive).
+enum class listener_profile {
+    mosquitto, ///< Mosquitto 2.0's choices (the default)
+    aws_iot,   ///< AWS IoT Core's data plane: its limits and deviations (docs/aws-iot-profile.md)
+};
+
 /// One `listener PORT [ADDRESS]` block and the per-listener directives that follow it.
 struct listener_config {
     std::uint16_t port = 1883;                  ///< 0 binds an ephemeral port
@@ -91,6 +97,9 @@ struct listener_config {
     /// Tern: `proxy_protocol true` — every connection starts with a PROXY protocol v1 or v2
     /// header (from a load balancer); connections without one are refused.
     bool proxy_protocol = false;
+    /// Tern: `profile aws-iot` makes the listener behave like AWS IoT Core's data plane, to
+    /// rehearse a migration locally; `mosquitto` (default) is Mosquitto 2.0.
+    listener_profile profile = listener_profile::mosquitto;
 
     /// True when the listener serves TLS.
     bool tls() const noexcept { return !certfile.empty() || !psk_hint.empty(); }

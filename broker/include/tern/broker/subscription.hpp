@@ -14,6 +14,9 @@ struct subscription {
     std::uint32_t identifier = 0;
     /// Share of a shared group relative to the other members (>= 1); ignored otherwise.
     std::uint32_t weight = 1;
+    /// "a/#" does not match "a" (AWS IoT Core's rule, for subscriptions made on a `profile
+    /// aws-iot` listener); MQTT's own rule [MQTT-4.7.1-2] when false.
+    bool hash_skips_parent = false;
 
     bool operator==(const subscription&) const = default;
 };

@@ -1,0 +1,77 @@
+#pragma once
+/// The rules of the `profile aws-iot` listener: AWS IoT Core's documented data-plane limits and
+/// deviations from MQTT, each a small pure function the handlers consult (docs/aws-iot-profile.md
+/// gives every value with its source). Kept apart from the handlers so the profile can follow
+/// AWS when it changes, one table-tested rule at a time (tests/broker/unit/aws_iot_rules_test.cpp).
+///
+/// Thread contract: thread-safe (no state). Lifetime: returned views point into the argument.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include <tern/protocol/reason_code.hpp>
+
+namespace tern::broker::aws_iot {
+
+/// Payload, and MQTT 5 Maximum Packet Size announced in CONNACK: 128 KB.
+inline constexpr std::uint32_t max_packet_bytes = 128 * 1024;
+/// A topic name or filter: 256 bytes and 7 slashes, not counting the Basic Ingest prefix
+/// `$aws/rules/<rule>/` nor `$share/<name>/`.
+inline constexpr std::size_t max_topic_bytes = 256;
+inline constexpr std::size_t max_topic_slashes = 7;
+inline constexpr std::size_t max_client_id_bytes = 128;
+inline constexpr std::size_t max_filters_per_subscribe = 8;
+inline constexpr std::size_t max_subscriptions_per_connection = 50;
+/// Keep Alive is clamped to [30, 1200] s; 0 (none) becomes 1200.
+inline constexpr std::uint16_t min_keep_alive = 30;
+inline constexpr std::uint16_t max_keep_alive = 1200;
+/// A persistent session lives 1 h unless MQTT 5 asks otherwise, and at most 7 days.
+inline constexpr std::uint32_t default_session_expiry = 3600;
+inline constexpr std::uint32_t max_session_expiry = 7 * 24 * 3600;
+/// Unacknowledged inbound QoS 1 PUBLISH a client may have (CONNACK Receive Maximum).
+inline constexpr std::uint16_t receive_maximum = 100;
+/// Topic aliases a client may set (CONNACK Topic Alias Maximum).
+inline constexpr std::uint16_t topic_alias_maximum = 8;
+
+/// A refusal: the MQTT 5 reason code and why (for the Reason String and the log).
+struct refusal {
+    protocol::reason_code reason;
+    std::string_view why;
+};
+
+/// The part of `topic` (a name or a filter) the length and slash limits count: without a
+/// leading `$share/<name>/` and without Basic Ingest's `$aws/rules/<rule>/`.
+std::string_view counted_part(std::string_view topic) noexcept;
+
+/// The length and depth limits of a topic name or filter: 0x91 Topic Name invalid (a name) or
+/// 0x8F Topic Filter invalid (a filter) when over 256 bytes or 7 slashes.
+std::optional<refusal> check_topic_limits(std::string_view topic, bool filter) noexcept;
+
+/// A PUBLISH to a `$` topic: only the documented families of reserved topics a device may
+/// publish to (shadow, jobs, Device Defender metrics, fleet provisioning, Basic Ingest, ...).
+/// The `$aws/events/...` topics are AWS's to publish. Refused: 0x87 Not authorized.
+std::optional<refusal> check_publish_topic(std::string_view topic, bool retain) noexcept;
+
+/// A SUBSCRIBE to a `$` filter: only the reserved families a device may subscribe to (shadow,
+/// jobs, provisioning responses, `$aws/events/...`); never Basic Ingest. Refused: 0x87.
+std::optional<refusal> check_subscribe_filter(std::string_view filter) noexcept;
+
+/// A client id: at most 128 bytes, no `$` prefix (AWS keeps it for ids it generates).
+/// Refused: 0x85 Client Identifier not valid.
+std::optional<refusal> check_client_id(std::string_view client_id) noexcept;
+
+/// The Keep Alive AWS uses for a requested one (seconds).
+std::uint16_t keep_alive(std::uint16_t requested) noexcept;
+
+/// The Session Expiry Interval AWS uses: an MQTT 5 request capped at 7 days; an MQTT 3.1.1
+/// persistent session (Clean Session 0) gets the 1 h default; 0 stays 0.
+std::uint32_t session_expiry(std::optional<std::uint32_t> v5_requested,
+                             bool v311_persistent) noexcept;
+
+/// Retained messages go out on SUBSCRIBE only for a filter without wildcards that is not
+/// shared: AWS does not send them for `+`/`#` filters nor for `$share/...`.
+bool sends_retained_on_subscribe(std::string_view filter) noexcept;
+
+} // namespace tern::broker::aws_iot

@@ -1,0 +1,364 @@
+// `profile aws-iot`: a listener that behaves like AWS IoT Core's data plane
+// (docs/aws-iot-profile.md), driven by libmosquitto and by hand-written bytes where libmosquitto
+// would answer for itself (QoS 2). Each case is one documented AWS rule; the sources are in the
+// doc.
+#include "raw_client.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace tern::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+broker_settings aws_profile() {
+    broker_settings s;
+    s.extra_config = {"profile aws-iot"};
+    return s;
+}
+
+std::string levels(int slashes) {
+    std::string t = "l0";
+    for (int i = 1; i <= slashes; ++i) {
+        t += "/l" + std::to_string(i);
+    }
+    return t;
+}
+
+/// A SUBSCRIBE with `filters`, each at QoS `qos`.
+std::vector<std::uint8_t> subscribe_many(std::uint8_t level, std::uint16_t id,
+                                         const std::vector<std::string>& filters, int qos) {
+    std::vector<std::uint8_t> body{static_cast<std::uint8_t>(id >> 8),
+                                   static_cast<std::uint8_t>(id & 0xFF)};
+    if (level == 5) {
+        body.push_back(0); // no properties
+    }
+    for (const auto& f : filters) {
+        body.push_back(static_cast<std::uint8_t>(f.size() >> 8));
+        body.push_back(static_cast<std::uint8_t>(f.size() & 0xFF));
+        body.insert(body.end(), f.begin(), f.end());
+        body.push_back(static_cast<std::uint8_t>(qos));
+    }
+    std::vector<std::uint8_t> out{0x82};
+    std::size_t n = body.size();
+    do {
+        std::uint8_t b = n % 128;
+        n /= 128;
+        out.push_back(static_cast<std::uint8_t>(n > 0 ? b | 0x80 : b));
+    } while (n > 0);
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("aws-iot profile: the v5 CONNACK announces AWS IoT Core's limits (Maximum QoS 1, no "
+          "Subscription Identifiers, 128 KB packets, Receive Maximum 100, 8 topic aliases)",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client c("aws-connack", MQTT_PROTOCOL_V5);
+    REQUIRE(c.connect(broker.port()) == 0);
+    CHECK(c.connack_property(MQTT_PROP_MAXIMUM_QOS) == std::optional<std::uint32_t>(1));
+    CHECK(c.connack_property(MQTT_PROP_SUBSCRIPTION_ID_AVAILABLE) ==
+          std::optional<std::uint32_t>(0));
+    CHECK(c.connack_property(MQTT_PROP_MAXIMUM_PACKET_SIZE) ==
+          std::optional<std::uint32_t>(131072));
+    CHECK(c.connack_property(MQTT_PROP_RECEIVE_MAXIMUM) == std::optional<std::uint32_t>(100));
+    CHECK(c.connack_property(MQTT_PROP_TOPIC_ALIAS_MAXIMUM) == std::optional<std::uint32_t>(8));
+    // Retain, wildcard and shared subscriptions are available: the properties stay absent (1).
+    CHECK_FALSE(c.connack_property(MQTT_PROP_RETAIN_AVAILABLE));
+    CHECK_FALSE(c.connack_property(MQTT_PROP_SHARED_SUB_AVAILABLE));
+}
+
+TEST_CASE("aws-iot profile: keep-alive is clamped to 30..1200 s and a session expiry over 7 days "
+          "is cut to 7 days, both told in the v5 CONNACK",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    {
+        mqtt_client c("aws-ka-short", MQTT_PROTOCOL_V5);
+        REQUIRE(c.connect(broker.port(), 5) == 0);
+        CHECK(c.connack_property(MQTT_PROP_SERVER_KEEP_ALIVE) == std::optional<std::uint32_t>(30));
+    }
+    {
+        mqtt_client c("aws-ka-long", MQTT_PROTOCOL_V5);
+        REQUIRE(c.connect(broker.port(), 3600) == 0);
+        CHECK(c.connack_property(MQTT_PROP_SERVER_KEEP_ALIVE) ==
+              std::optional<std::uint32_t>(1200));
+    }
+    {
+        mqtt_client c("aws-ka-ok", MQTT_PROTOCOL_V5);
+        REQUIRE(c.connect(broker.port(), 60) == 0);
+        CHECK_FALSE(c.connack_property(MQTT_PROP_SERVER_KEEP_ALIVE));
+        CHECK_FALSE(c.connack_property(MQTT_PROP_SESSION_EXPIRY_INTERVAL));
+    }
+    {
+        mqtt_client c("aws-expiry", MQTT_PROTOCOL_V5, false);
+        REQUIRE(c.connect(broker.port(), 60,
+                          properties().add_int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                                 30 * 24 * 3600)) == 0);
+        CHECK(c.connack_property(MQTT_PROP_SESSION_EXPIRY_INTERVAL) ==
+              std::optional<std::uint32_t>(604800));
+    }
+    // 3.1.1 cannot be told: the clamped keep-alive is simply used (mosquitto's max_keepalive
+    // would refuse the CONNECT instead).
+    mqtt_client v311("aws-ka-311", MQTT_PROTOCOL_V311);
+    CHECK(v311.connect(broker.port(), 0) == 0);
+}
+
+TEST_CASE("aws-iot profile: client ids over 128 bytes or starting with '$' are refused",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client ok(std::string(128, 'c'), MQTT_PROTOCOL_V5);
+    CHECK(ok.connect(broker.port()) == 0);
+    mqtt_client too_long_v5(std::string(129, 'c'), MQTT_PROTOCOL_V5);
+    CHECK(too_long_v5.connect(broker.port()) == 0x85); // Client Identifier not valid
+    mqtt_client too_long_v311(std::string(129, 'd'), MQTT_PROTOCOL_V311);
+    CHECK(too_long_v311.connect(broker.port()) == 2); // identifier rejected
+    mqtt_client dollar("$thing", MQTT_PROTOCOL_V5);
+    CHECK(dollar.connect(broker.port()) == 0x85);
+}
+
+TEST_CASE("aws-iot profile: a QoS 2 PUBLISH gets no PUBREC and is not delivered; MQTT 5 is "
+          "disconnected with 0x9B QoS not supported",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client sub("aws-q2-sub", MQTT_PROTOCOL_V311);
+    REQUIRE(sub.connect(broker.port()) == 0);
+    REQUIRE(sub.subscribe("q2/#", 1) == 1);
+
+    raw_client v311(broker.port(), 4);
+    REQUIRE(v311.connect("aws-q2-311"));
+    REQUIRE(v311.publish("q2/a", "two", 2, false, 7));
+    REQUIRE(v311.publish("q2/b", "one", 1, false, 8));
+    // The QoS 1 message behind it is acknowledged: the QoS 2 one was dropped, not answered.
+    const auto ack = v311.expect(pkt_puback);
+    REQUIRE(ack);
+    CHECK(parse_ack(*ack)->packet_id == 8);
+    const auto got = sub.next_message();
+    REQUIRE(got);
+    CHECK(got->topic == "q2/b");
+    CHECK(sub.no_message_within(300ms));
+
+    raw_client v5(broker.port(), 5);
+    REQUIRE(v5.connect("aws-q2-v5"));
+    REQUIRE(v5.publish("q2/c", "two", 2, false, 9));
+    CHECK(v5.await_disconnect() == std::optional<std::uint8_t>(0x9B));
+    CHECK(v5.wait_closed());
+    CHECK(sub.no_message_within(200ms));
+}
+
+TEST_CASE("aws-iot profile: a SUBSCRIBE asking for QoS 2 gets no SUBACK and subscribes nothing",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    raw_client c(broker.port(), 4);
+    REQUIRE(c.connect("aws-sub-q2"));
+    REQUIRE(c.socket().send(subscribe_many(4, 3, {"s2/a", "s2/b"}, 2)));
+    CHECK_FALSE(c.next_packet(500ms));
+    mqtt_client pub("aws-sub-q2-pub", MQTT_PROTOCOL_V311);
+    REQUIRE(pub.connect(broker.port()) == 0);
+    REQUIRE(pub.publish("s2/a", "x", 1));
+    CHECK(c.no_publish_within(300ms));
+    // The connection itself goes on.
+    CHECK(c.subscribe("s2/a", 1) == std::vector<std::uint8_t>{1});
+}
+
+TEST_CASE("aws-iot profile: 'a/#' matches 'a/' and below but not 'a'", "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client sub("aws-hash", MQTT_PROTOCOL_V5);
+    REQUIRE(sub.connect(broker.port()) == 0);
+    REQUIRE(sub.subscribe("dev/#", 1) == 1);
+    mqtt_client pub("aws-hash-pub", MQTT_PROTOCOL_V311);
+    REQUIRE(pub.connect(broker.port()) == 0);
+    REQUIRE(pub.publish("dev", "parent", 1));
+    REQUIRE(pub.publish("dev/1", "child", 1));
+    const auto m = sub.next_message();
+    REQUIRE(m);
+    CHECK(m->topic == "dev/1");
+    CHECK(sub.no_message_within(300ms));
+}
+
+TEST_CASE("aws-iot profile: retained messages go to exact-match subscriptions only, not to "
+          "wildcard or shared ones",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client pub("aws-ret-pub", MQTT_PROTOCOL_V311);
+    REQUIRE(pub.connect(broker.port()) == 0);
+    REQUIRE(pub.publish("ret/x", "kept", 1, true));
+    mqtt_client wild("aws-ret-wild", MQTT_PROTOCOL_V5);
+    REQUIRE(wild.connect(broker.port()) == 0);
+    REQUIRE(wild.subscribe("ret/+", 1) == 1);
+    REQUIRE(wild.subscribe("ret/#", 1) == 1);
+    REQUIRE(wild.subscribe("$share/g/ret/x", 1) == 1);
+    CHECK(wild.no_message_within(300ms));
+    mqtt_client exact("aws-ret-exact", MQTT_PROTOCOL_V5);
+    REQUIRE(exact.connect(broker.port()) == 0);
+    REQUIRE(exact.subscribe("ret/x", 1) == 1);
+    const auto m = exact.next_message();
+    REQUIRE(m);
+    CHECK(m->payload == "kept");
+    CHECK(m->retain);
+}
+
+TEST_CASE("aws-iot profile: topics over 7 slashes or 256 bytes are refused in PUBLISH and "
+          "SUBSCRIBE; the $share and Basic Ingest prefixes do not count",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client c("aws-topics", MQTT_PROTOCOL_V5);
+    REQUIRE(c.connect(broker.port()) == 0);
+    CHECK(c.subscribe(levels(8), 1) == 0x8F);              // Topic Filter invalid
+    CHECK(c.subscribe(levels(7), 1) == 1);                 // 7 slashes
+    CHECK(c.subscribe("$share/grp/" + levels(7), 1) == 1); // + the $share prefix
+    CHECK(c.subscribe(std::string(257, 't'), 1) == 0x8F);
+    REQUIRE(c.publish(levels(8), "deep", 1));
+    CHECK(c.last_publish_reason() == 0x90); // Topic Name invalid
+    REQUIRE(c.publish(std::string(257, 't'), "long", 1));
+    CHECK(c.last_publish_reason() == 0x90);
+    REQUIRE(c.publish("$aws/rules/my_rule/" + levels(7), "ingest", 1));
+    CHECK(c.last_publish_reason() == 0x10); // taken (by no subscriber: rules only)
+    REQUIRE(c.publish(levels(7), "ok", 1));
+    CHECK(c.last_publish_reason() == 0);
+    for (int copy = 0; copy < 2; ++copy) { // one for the plain and one for the shared filter
+        const auto m = c.next_message();
+        REQUIRE(m);
+        CHECK(m->topic == levels(7));
+    }
+    CHECK(c.no_message_within(200ms));
+}
+
+TEST_CASE("aws-iot profile: clients publish and subscribe only to the documented reserved "
+          "topics, and never set RETAIN on them",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client c("aws-reserved", MQTT_PROTOCOL_V5);
+    REQUIRE(c.connect(broker.port()) == 0);
+    CHECK(c.subscribe("$SYS/#", 0) == 0x87);
+    CHECK(c.subscribe("$aws/rules/r/x", 0) == 0x87);
+    CHECK(c.subscribe("$aws/things/t1/shadow/update", 1) == 1);
+    REQUIRE(c.publish("$SYS/fake", "x", 1));
+    CHECK(c.last_publish_reason() == 0x87);
+    REQUIRE(c.publish("$aws/events/presence/connected/x", "x", 1));
+    CHECK(c.last_publish_reason() == 0x87);
+    REQUIRE(c.publish("$aws/things/t1/shadow/update", "{}", 1, true));
+    CHECK(c.last_publish_reason() == 0x87);
+    REQUIRE(c.publish("$aws/things/t1/shadow/update", "{}", 1));
+    CHECK(c.last_publish_reason() == 0);
+    const auto m = c.next_message();
+    REQUIRE(m);
+    CHECK(m->topic == "$aws/things/t1/shadow/update");
+    CHECK_FALSE(m->retain);
+}
+
+TEST_CASE("aws-iot profile: more than 8 filters in one SUBSCRIBE are all refused with 0x97",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    raw_client c(broker.port(), 5);
+    REQUIRE(c.connect("aws-nine"));
+    std::vector<std::string> nine;
+    for (int i = 0; i < 9; ++i) {
+        nine.push_back("nine/" + std::to_string(i));
+    }
+    REQUIRE(c.socket().send(subscribe_many(5, 4, nine, 1)));
+    const auto ack = c.expect(pkt_suback);
+    REQUIRE(ack);
+    byte_reader r{*ack};
+    r.skip_fixed_header();
+    r.u16();
+    r.properties();
+    const std::vector<std::uint8_t> reasons(ack->begin() + static_cast<std::ptrdiff_t>(r.i),
+                                            ack->end());
+    CHECK(reasons == std::vector<std::uint8_t>(9, 0x97));
+    // Eight are fine.
+    nine.pop_back();
+    REQUIRE(c.socket().send(subscribe_many(5, 5, nine, 1)));
+    const auto ok = c.expect(pkt_suback);
+    REQUIRE(ok);
+    CHECK(ok->back() == 1);
+}
+
+TEST_CASE("aws-iot profile: the 51st subscription of a connection is refused with 0x97 and the "
+          "connection closed",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    raw_client c(broker.port(), 5);
+    REQUIRE(c.connect("aws-fifty"));
+    for (int i = 0; i < 50; ++i) {
+        INFO(i);
+        REQUIRE(c.subscribe("fifty/" + std::to_string(i), 1) == std::vector<std::uint8_t>{1});
+    }
+    // Subscribing again to one it has is no new subscription.
+    CHECK(c.subscribe("fifty/0", 0) == std::vector<std::uint8_t>{0});
+    CHECK(c.subscribe("fifty/50", 1) == std::vector<std::uint8_t>{0x97});
+    CHECK(c.await_disconnect() == std::optional<std::uint8_t>(0x97));
+    CHECK(c.wait_closed());
+}
+
+TEST_CASE("aws-iot profile: a PUBLISH over 128 KB closes the connection (MQTT 5: DISCONNECT "
+          "0x95) and is not delivered",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client sub("aws-big-sub", MQTT_PROTOCOL_V311);
+    REQUIRE(sub.connect(broker.port()) == 0);
+    REQUIRE(sub.subscribe("big/#", 1) == 1);
+    raw_client v5(broker.port(), 5);
+    REQUIRE(v5.connect("aws-big-v5"));
+    REQUIRE(v5.publish("big/1", std::string(128 * 1024, 'b'), 1, false, 1));
+    CHECK(v5.await_disconnect() == std::optional<std::uint8_t>(0x95));
+    raw_client v311(broker.port(), 4);
+    REQUIRE(v311.connect("aws-big-311"));
+    REQUIRE(v311.publish("big/2", std::string(128 * 1024, 'b'), 1, false, 1));
+    CHECK(v311.wait_closed());
+    CHECK(sub.no_message_within(300ms));
+    // Just under the limit goes through.
+    mqtt_client pub("aws-big-pub", MQTT_PROTOCOL_V311);
+    REQUIRE(pub.connect(broker.port()) == 0);
+    REQUIRE(pub.publish("big/3", std::string(120 * 1024, 'b'), 1));
+    const auto m = sub.next_message();
+    REQUIRE(m);
+    CHECK(m->payload.size() == 120 * 1024);
+}
+
+TEST_CASE("aws-iot profile: a v5 will with QoS 2 is refused with CONNACK 0x9B",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client c("aws-will2", MQTT_PROTOCOL_V5);
+    c.set_will("will/x", "gone", 2, false);
+    CHECK(c.connect(broker.port()) == 0x9B);
+    mqtt_client one("aws-will1", MQTT_PROTOCOL_V5);
+    one.set_will("will/x", "gone", 1, false);
+    CHECK(one.connect(broker.port()) == 0);
+}
+
+TEST_CASE("a listener without the profile keeps MQTT's rules ('a/#' matches 'a', QoS 2, "
+          "retained on wildcards)",
+          "[broker][aws-iot]") {
+    broker_process broker;
+    mqtt_client c("plain", MQTT_PROTOCOL_V5);
+    REQUIRE(c.connect(broker.port()) == 0);
+    CHECK_FALSE(c.connack_property(MQTT_PROP_MAXIMUM_QOS));
+    REQUIRE(c.publish("plain/r", "kept", 1, true));
+    REQUIRE(c.subscribe("plain/#", 2) == 2);
+    const auto r = c.next_message();
+    REQUIRE(r);
+    CHECK(r->retain);
+    REQUIRE(c.publish("plain", "parent", 2));
+    const auto m = c.next_message();
+    REQUIRE(m);
+    CHECK(m->topic == "plain");
+}
