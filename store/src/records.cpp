@@ -296,7 +296,9 @@ std::optional<broker::subscription> decode_subscription(std::string_view value) 
     s.options.no_local = (flags & 1U) != 0;
     s.options.retain_as_published = (flags & 2U) != 0;
     s.options.retain_handling = static_cast<mqtt::retain_handling>((flags >> 2U) & 3U);
-    s.hash_skips_parent = (flags & 16U) != 0; // bit 4: added in format 2, absent before
+    // Bit 4 came to format 2 after its first release (profile aws-iot); a Tern built before it
+    // takes such a subscription for corrupt: downgrades are not supported.
+    s.hash_skips_parent = (flags & 16U) != 0;
     return s;
 }
 

@@ -43,6 +43,7 @@ void receive_session(worker& w, std::unique_ptr<session> sp, const handover_requ
             s.remove_from_store();
             s.pending_will.reset();
         }
+        waiting->begin_request();
         waiting->attach(s, resumable);
     } else if (s.expiry_interval == 0) {
         // The client gave up before its session arrived, and the session ends with it.

@@ -4,6 +4,7 @@
 #include "index/retained_store.hpp"
 #include "index/subscriber.hpp"
 #include "index/topic_index.hpp"
+#include "profile/aws_iot.hpp"
 #include <tern/broker/message.hpp>
 #include <tern/broker/session_store.hpp>
 
@@ -197,6 +198,8 @@ struct shared_state {
     topic_index subscriptions;
     retained_store retained;
     session_directory directory;
+    /// `profile aws-iot` listeners: one CONNECT a second per client id.
+    aws_iot::connect_throttle aws_connects;
     /// The memory store when broker_services gave none.
     memory_session_store memory_store;
     /// Where persistent changes are reported (broker_services::store or memory_store).

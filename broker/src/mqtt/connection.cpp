@@ -486,6 +486,8 @@ void connection::on_disconnect(const mqtt::disconnect& d) {
             session_->handle->persistent.store(false, std::memory_order_relaxed);
         }
     }
+    lifecycle_reason_ = aws_iot::client_initiated_disconnect;
+    client_initiated_ = true;
     // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; v5 0x04 asks for it anyway.
     if (!(v5() && d.reason == mqtt::reason_code::disconnect_with_will_message)) {
         will_discarded_ = true;
@@ -517,6 +519,9 @@ void connection::fail(boost::system::error_code ec) {
 }
 
 void connection::disconnect_with(mqtt::reason_code reason, std::string_view why) {
+    if (lifecycle_reason_.empty()) {
+        lifecycle_reason_ = aws_iot::disconnect_reason(reason);
+    }
     if (connected_ && v5() && !closing_) {
         mqtt::disconnect d{reason, {}};
         if (!why.empty()) {
@@ -540,6 +545,8 @@ void connection::take_over(bool session_continues) {
         if (will_ && !will_discarded_ && publish) {
             publish_internal(owner_, will_, session_->handle->key, client_id_);
         }
+        lifecycle_reason_ = aws_iot::disconnect_reason(mqtt::reason_code::session_taken_over);
+        publish_disconnected_event(); // before the new connection's connected event
         session_->sink = nullptr;
         session_->handle->online.store(false, std::memory_order_relaxed);
         session_ = nullptr;
@@ -611,6 +618,7 @@ void connection::finish_session() {
         }
     }
     will_.reset();
+    publish_disconnected_event();
     s.go_offline();
     if (s.in_store() && s.expiry_interval != 0) {
         s.save(s.pending_will.get(), will_delay_, std::chrono::system_clock::now());

@@ -84,6 +84,10 @@ public:
     /// The session this connection waited for arrived (or was found): attach it and send
     /// CONNACK. `session_present` per [MQTT-3.2.2-2/3].
     void attach(session& s, bool session_present);
+    /// A request of this connection is handled from here on outside consume() (a CONNECT
+    /// whose session arrived from another worker, or whose checks ran off the worker): the
+    /// store tickets submitted before are other clients' (see hold_until_durable).
+    void begin_request() noexcept { ticket_before_packet_ = owner_.last_ticket; }
 
     /// Another connection claimed this client id [MQTT-3.1.4-2]: the will is published (or
     /// dropped when it has a delay: the session continues [MQTT-3.1.3-9]), the session is
@@ -211,6 +215,14 @@ private:
     /// `profile aws-iot`: a SUBSCRIBE AWS IoT Core would not take as a whole (QoS 2: left
     /// unanswered; more than 8 filters: all refused). False when it was dealt with here.
     bool aws_subscribe_answered(const protocol::subscribe& s);
+    /// `profile aws-iot`: at most one CONNECT a second per client id; refuses it otherwise.
+    bool within_connect_rate();
+    /// `profile aws-iot`: publishes a lifecycle event (QoS 1, not retained) on `topic`.
+    void publish_lifecycle(const std::string& topic, const std::string& payload);
+    /// What this connection's lifecycle events say of it.
+    aws_iot::lifecycle_client lifecycle_identity() const;
+    /// `profile aws-iot`: the disconnected event, once per connection that was connected.
+    void publish_disconnected_event();
     /// The CONNACK properties of a `profile aws-iot` listener.
     void aws_connack_properties(protocol::properties& props) const;
     void keep_will(const protocol::connect& c, const std::shared_ptr<const std::uint8_t[]>& s);
@@ -343,6 +355,14 @@ private:
     /// submitted by the packet's own handling (hold_until_durable waits for it); one at or
     /// below it belongs to writes the packet did not cause.
     std::uint64_t ticket_before_packet_ = 0;
+    /// `profile aws-iot` lifecycle events: the connection's sessionIdentifier, why it closed
+    /// (AWS's disconnectReason; empty: the connection was lost) and whether the client asked.
+    /// `profile aws-iot`: 100 PUBLISH a second, in and out together.
+    std::optional<aws_iot::rate_bucket> publish_rate_;
+    std::string session_identifier_;
+    std::string_view lifecycle_reason_;
+    bool client_initiated_ = false;
+    bool disconnected_event_sent_ = false;
     std::size_t queued_bytes_ = 0;
     std::uint16_t receive_maximum_ = 65535;             ///< the client's Receive Maximum
     std::uint32_t client_max_packet_size_ = 0xFFFFFFFF; ///< the client's Maximum Packet Size

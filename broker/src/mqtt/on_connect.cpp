@@ -35,8 +35,13 @@ void connection::on_connect(const mqtt::connect& c,
 
 void connection::accept_connect(const mqtt::connect& c,
                                 const std::shared_ptr<const std::uint8_t[]>& storage) {
-    if (!assign_client_id(c) || !negotiate_keep_alive(c) || !check_will(c)) {
+    if (!assign_client_id(c) || !within_connect_rate() || !negotiate_keep_alive(c) ||
+        !check_will(c)) {
         return;
+    }
+    if (aws()) {
+        publish_rate_.emplace(aws_iot::publishes_per_second, aws_iot::publishes_per_second,
+                              state_.clock.now());
     }
     connect_received_ = true;
     state_.connection_count.fetch_add(1);
@@ -190,6 +195,7 @@ void connection::decide_deferred_connect() {
     if (closing_) {
         return; // the client went away (or timed out) while it was checked
     }
+    begin_request();
     if ((done->ocsp && !accept_ocsp(*done->ocsp)) ||
         !accept_verdict(*done->verdict, done->packet)) {
         return;
@@ -266,6 +272,17 @@ bool connection::assign_client_id(const mqtt::connect& c) {
     return true;
 }
 
+bool connection::within_connect_rate() {
+    if (!aws() || state_.aws_connects.admit(client_id_, state_.clock.now())) {
+        return true;
+    }
+    // AWS IoT Core: "Connect requests per second per client ID: 1" (not adjustable); the
+    // connection already there is not affected.
+    refuse_connect(v5() ? mqtt::reason_code::quota_exceeded : mqtt::reason_code::server_unavailable,
+                   "more than one CONNECT a second for this client id (AWS IoT Core's quota)");
+    return false;
+}
+
 std::string connection::assigned_client_id() const {
     // mosquitto's form, auto_id_prefix then an upper-case UUID-shaped id
     // ("auto-46684BF8-413A-68F6-D959-04C4D1897DD9"), so ACL patterns and logs written for it
@@ -321,6 +338,19 @@ bool connection::check_will(const mqtt::connect& c) {
         }
         refuse_connect(mqtt::reason_code::qos_not_supported, "a will with QoS 2");
         return false;
+    }
+    if (aws() && c.will) {
+        // The will is a PUBLISH to come: the same topic rules (or a client could fake
+        // lifecycle events on $aws/events/... with it).
+        auto r = aws_iot::check_topic_limits(c.will->topic, false);
+        if (!r) {
+            r = aws_iot::check_publish_topic(c.will->topic, c.will->retain);
+        }
+        if (r) {
+            refuse_connect(v5() ? r->reason : mqtt::reason_code::not_authorized,
+                           fmt::format("will on '{}': {}", c.will->topic, r->why));
+            return false;
+        }
     }
     if (c.will && c.will->retain && !state_.config.retain_available) {
         refuse_connect(v5() ? mqtt::reason_code::retain_not_supported
@@ -414,15 +444,61 @@ void connection::claim_session(bool clean_start) {
     asio::post(holder.ctx, [&holder, req] { handle_handover(holder, req); });
 }
 
+aws_iot::lifecycle_client connection::lifecycle_identity() const {
+    aws_iot::lifecycle_client c;
+    c.client_id = client_id_;
+    c.session_identifier = session_identifier_;
+    const auto& peer = transport_->peer();
+    if (peer.certificate) {
+        c.principal_identifier = peer.certificate->sha256_fingerprint;
+    } else if (identity_.username) {
+        c.principal_identifier = *identity_.username;
+    }
+    // The address without the port ("192.0.2.1:5000", "[::1]:5000").
+    std::string_view ip = peer.address;
+    if (const auto colon = ip.rfind(':'); colon != std::string_view::npos) {
+        ip = ip.substr(0, colon);
+    }
+    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') {
+        ip = ip.substr(1, ip.size() - 2);
+    }
+    c.ip_address = ip;
+    c.version_number = key_;
+    return c;
+}
+
+void connection::publish_lifecycle(const std::string& topic, const std::string& payload) {
+    auto m =
+        make_owned_message(topic, payload, mqtt::qos::at_least_once, false, state_.clock.now());
+    if (state_.durable) {
+        state_.store->name_message(*m); // queued for offline persistent subscribers, on disk
+    }
+    publish_internal(owner_, m, 0, {});
+}
+
+void connection::publish_disconnected_event() {
+    if (!aws() || session_identifier_.empty() || disconnected_event_sent_) {
+        return;
+    }
+    disconnected_event_sent_ = true;
+    const auto reason = lifecycle_reason_.empty() ? aws_iot::connection_lost : lifecycle_reason_;
+    publish_lifecycle(aws_iot::disconnected_topic(client_id_),
+                      aws_iot::disconnected_event(lifecycle_identity(), wall_clock_ms(), reason,
+                                                  client_initiated_));
+}
+
 void connection::aws_connack_properties(mqtt::properties& props) const {
     // As AWS IoT Core announces them (mqtt.html, "MQTT 5 properties"): QoS 2 and
     // Subscription Identifiers are not supported, 128 KB packets, 100 unacknowledged QoS 1
     // PUBLISH, 8 topic aliases; the granted Session Expiry when it differs from the request.
     props.maximum_qos = 1;
     props.subscription_identifier_available = 0;
-    props.maximum_packet_size = aws_iot::max_packet_bytes;
+    props.maximum_packet_size = std::min(state_.max_packet_size, aws_iot::max_packet_bytes);
     props.receive_maximum = aws_iot::receive_maximum;
     props.topic_alias_maximum = aws_iot::topic_alias_maximum;
+    if (!state_.config.retain_available) {
+        props.retain_available = 0; // the broker's own setting still holds
+    }
     if (requested_expiry_ != client_requested_expiry_) {
         props.session_expiry_interval = requested_expiry_;
     }
@@ -481,6 +557,13 @@ void connection::attach(session& s, bool session_present) {
     }
     send(ack);
     hold_until_durable(); // "session present" and a cleared session are on disk first
+    if (aws() && aws_iot::has_lifecycle_events(client_id_)) {
+        session_identifier_ =
+            fmt::format("{:016x}{:016x}", state_.client_id_salt ^ key_,
+                        (state_.client_id_salt >> 1) + key_ * 0x9E3779B97F4A7C15ULL);
+        publish_lifecycle(aws_iot::connected_topic(client_id_),
+                          aws_iot::connected_event(lifecycle_identity(), wall_clock_ms()));
+    }
     if (cfg.logging.connection_messages) {
         const auto& peer = transport_->peer();
         std::string via;

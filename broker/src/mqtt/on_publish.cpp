@@ -46,6 +46,13 @@ void connection::on_publish(mqtt::publish& p,
         }
         reason = mqtt::reason_code::unspecified_error;
         reason_text = "the broker cannot store messages now";
+    } else if (publish_rate_ && !publish_rate_->take(state_.clock.now())) {
+        // "Publish requests per second per connection: 100 ... excess is discarded"; a flood
+        // would flood the log too, so debug only.
+        log(log_level::debug, "{}: PUBLISH on '{}' discarded: over 100 a second", describe(),
+            topic);
+        reason = mqtt::reason_code::quota_exceeded;
+        reason_text = "over AWS IoT Core's 100 publishes a second on a connection";
     } else if (const auto refused = aws() ? aws_publish_refusal(p, topic) : std::nullopt) {
         // AWS IoT Core drops the message; MQTT 5 learns why in the PUBACK.
         log(log_level::info, "{}: PUBLISH on '{}' refused: {}", describe(), topic, refused->why);
@@ -61,6 +68,12 @@ void connection::on_publish(mqtt::publish& p,
         reason_text = "payload larger than message_size_limit";
     } else if (distribute(p, storage, std::move(aliased_topic)) == 0 && v5()) {
         reason = mqtt::reason_code::no_matching_subscribers;
+    }
+    if (aws() && !v5() && mqtt::is_failure(reason) && reason != mqtt::reason_code::quota_exceeded) {
+        // A 3.1.1 acknowledgement cannot refuse: AWS IoT Core disconnects a client that
+        // publishes where it may not (only the rate limit discards silently).
+        close();
+        return;
     }
     acknowledge_publish(p, reason, reason_text);
 }

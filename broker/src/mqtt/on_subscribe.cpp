@@ -28,6 +28,13 @@ std::uint32_t share_weight_of(const mqtt::properties& props) {
 } // namespace
 
 bool connection::aws_subscribe_answered(const mqtt::subscribe& s) {
+    if (v5() && !s.props.subscription_identifiers.empty()) {
+        // CONNACK said Subscription Identifier Available 0: a protocol error, 0xA1 (the code
+        // AWS lists for it).
+        disconnect_with(mqtt::reason_code::subscription_identifiers_not_supported,
+                        "subscription identifiers are not supported");
+        return false;
+    }
     const auto qos2 =
         std::find_if(s.subscriptions.begin(), s.subscriptions.end(),
                      [](const auto& sub) { return sub.options.qos == mqtt::qos::exactly_once; });
@@ -66,6 +73,8 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
         s.props.subscription_identifiers.empty() ? 0 : s.props.subscription_identifiers.front();
     const std::uint32_t weight = share_weight_of(s.props);
     std::vector<retained_request> retained;
+    std::vector<std::string> subscribed;  // for the lifecycle event (profile aws-iot)
+    bool over_subscription_quota = false; // profile aws-iot: the 51st subscription
     mqtt::suback ack;
     ack.packet_id = s.packet_id;
     for (const auto& sub : s.subscriptions) {
@@ -74,6 +83,8 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
             return; // a protocol error closed the connection
         }
         auto reason = *granted;
+        over_subscription_quota =
+            over_subscription_quota || (aws() && reason == mqtt::reason_code::quota_exceeded);
         if (!v5() && mqtt::is_failure(reason)) {
             reason = mqtt::reason_code::unspecified_error; // 3.1.1 knows only 0x80 Failure
         }
@@ -84,17 +95,28 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
                 ack.props.reason_string = mqtt::to_string(reason); // the first refusal
             }
         }
+        if (aws() && !mqtt::is_failure(reason)) {
+            subscribed.emplace_back(sub.filter);
+        }
         ack.reasons.push_back(reason);
     }
     send(ack);
     hold_until_durable();    // the subscription survives a crash once the client knows of it
     send_retained(retained); // after the SUBACK [MQTT-3.3.1-8]
-    if (aws() && std::find(ack.reasons.begin(), ack.reasons.end(),
-                           mqtt::reason_code::quota_exceeded) != ack.reasons.end()) {
+    if (!subscribed.empty() && !session_identifier_.empty()) {
+        publish_lifecycle(
+            aws_iot::subscriptions_topic(client_id_, true),
+            aws_iot::subscriptions_event(lifecycle_identity(), wall_clock_ms(), true, subscribed));
+    }
+    if (over_subscription_quota) {
         // "Subscriptions per connection: 50 ... may be rejected and the connection will be
         // closed" (AWS IoT Core quotas): the SUBACK says which, then the connection goes.
-        disconnect_with(mqtt::reason_code::quota_exceeded,
-                        "more than 50 subscriptions on a connection");
+        if (v5()) {
+            disconnect_with(mqtt::reason_code::quota_exceeded,
+                            "more than 50 subscriptions on a connection");
+        } else {
+            close_after_flush(); // the SUBACK first
+        }
     }
 }
 
@@ -203,6 +225,12 @@ void connection::on_unsubscribe(const mqtt::unsubscribe& u) {
     }
     send(ack);
     hold_until_durable();
+    if (aws() && !session_identifier_.empty() && !u.filters.empty()) {
+        const std::vector<std::string> filters(u.filters.begin(), u.filters.end());
+        publish_lifecycle(
+            aws_iot::subscriptions_topic(client_id_, false),
+            aws_iot::subscriptions_event(lifecycle_identity(), wall_clock_ms(), false, filters));
+    }
 }
 
 } // namespace tern::broker

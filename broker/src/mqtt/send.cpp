@@ -15,6 +15,17 @@ std::size_t connection::inflight_window() const noexcept {
 }
 
 bool connection::send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) {
+    if (publish_rate_) {
+        // AWS counts what it sends against the connection's 100 a second too: QoS 0 over the
+        // rate is discarded; QoS 1 still goes (it waits in the session otherwise) but counts.
+        if (packet_id == 0) {
+            if (!publish_rate_->take(state_.clock.now())) {
+                return false;
+            }
+        } else {
+            publish_rate_->charge(state_.clock.now());
+        }
+    }
     const message& m = *out.msg;
     if (owner_.check_delivery &&
         !owner_.authenticator->authorize(identity_, auth::access::receive, m.publish.topic)) {

@@ -2,6 +2,8 @@
 // docs/aws-iot-profile.md.
 #include "profile/aws_iot.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <span>
@@ -121,6 +123,148 @@ std::uint32_t session_expiry(std::optional<std::uint32_t> v5_requested,
 bool sends_retained_on_subscribe(std::string_view filter) noexcept {
     return !filter.starts_with(share_prefix) &&
            filter.find_first_of("+#") == std::string_view::npos;
+}
+
+namespace {
+
+/// `text` as a JSON string (quotes included): client ids and filters are UTF-8 and may hold
+/// quotes, backslashes or control characters.
+std::string json_string(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    out.push_back('"');
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(ch);
+        } else if (c < 0x20) {
+            out += fmt::format("\\u{:04x}", c);
+        } else {
+            out.push_back(ch);
+        }
+    }
+    out.push_back('"');
+    return out;
+}
+
+/// The fields every lifecycle event starts with.
+std::string common_fields(const lifecycle_client& c, std::int64_t timestamp_ms,
+                          std::string_view event_type) {
+    return fmt::format(R"("clientId":{},"timestamp":{},"eventType":"{}","sessionIdentifier":{},)"
+                       R"("principalIdentifier":{})",
+                       json_string(c.client_id), timestamp_ms, event_type,
+                       json_string(c.session_identifier), json_string(c.principal_identifier));
+}
+
+} // namespace
+
+void rate_bucket::refill(std::chrono::steady_clock::time_point now) noexcept {
+    if (now > last_) {
+        const std::chrono::duration<double> elapsed = now - last_;
+        tokens_ = std::min(burst_, tokens_ + elapsed.count() * rate_);
+        last_ = now;
+    }
+}
+
+bool rate_bucket::take(std::chrono::steady_clock::time_point now) noexcept {
+    refill(now);
+    if (tokens_ < 1) {
+        return false;
+    }
+    tokens_ -= 1;
+    return true;
+}
+
+void rate_bucket::charge(std::chrono::steady_clock::time_point now) noexcept {
+    refill(now);
+    tokens_ = std::max(tokens_ - 1, -burst_);
+}
+
+bool connect_throttle::admit(std::string_view client_id,
+                             std::chrono::steady_clock::time_point now) {
+    constexpr auto window = std::chrono::seconds(1);
+    core::lock lock(mutex_);
+    if (last_.size() >= 65536) {
+        std::erase_if(last_, [&](const auto& e) { return now - e.second >= window; });
+    }
+    const auto [it, fresh] = last_.try_emplace(std::string(client_id), now);
+    if (fresh) {
+        return true;
+    }
+    if (now - it->second < window) {
+        return false;
+    }
+    it->second = now;
+    return true;
+}
+
+bool has_lifecycle_events(std::string_view client_id) noexcept {
+    return client_id.find_first_of("+#") == std::string_view::npos;
+}
+
+std::string connected_topic(std::string_view client_id) {
+    return fmt::format("$aws/events/presence/connected/{}", client_id);
+}
+
+std::string connected_event(const lifecycle_client& c, std::int64_t timestamp_ms) {
+    return fmt::format(R"({{{},"ipAddress":{},"versionNumber":{}}})",
+                       common_fields(c, timestamp_ms, "connected"), json_string(c.ip_address),
+                       c.version_number);
+}
+
+std::string disconnected_topic(std::string_view client_id) {
+    return fmt::format("$aws/events/presence/disconnected/{}", client_id);
+}
+
+std::string disconnected_event(const lifecycle_client& c, std::int64_t timestamp_ms,
+                               std::string_view reason, bool client_initiated) {
+    return fmt::format(
+        R"({{{},"clientInitiatedDisconnect":{},"disconnectReason":"{}","versionNumber":{}}})",
+        common_fields(c, timestamp_ms, "disconnected"), client_initiated ? "true" : "false", reason,
+        c.version_number);
+}
+
+std::string subscriptions_topic(std::string_view client_id, bool subscribed) {
+    return fmt::format("$aws/events/subscriptions/{}/{}",
+                       subscribed ? "subscribed" : "unsubscribed", client_id);
+}
+
+std::string subscriptions_event(const lifecycle_client& c, std::int64_t timestamp_ms,
+                                bool subscribed, std::span<const std::string> filters) {
+    std::string topics;
+    for (const auto& f : filters) {
+        if (!topics.empty()) {
+            topics.push_back(',');
+        }
+        topics += json_string(f);
+    }
+    return fmt::format(R"({{{},"topics":[{}]}})",
+                       common_fields(c, timestamp_ms, subscribed ? "subscribed" : "unsubscribed"),
+                       topics);
+}
+
+std::string_view disconnect_reason(protocol::reason_code reason) noexcept {
+    switch (reason) {
+    case reason_code::session_taken_over:
+        return "DUPLICATE_CLIENTID";
+    case reason_code::keep_alive_timeout:
+        return "MQTT_KEEP_ALIVE_TIMEOUT";
+    case reason_code::server_shutting_down:
+        return "SERVER_INITIATED_DISCONNECT";
+    case reason_code::administrative_action:
+        return "API_INITIATED_DISCONNECT";
+    case reason_code::quota_exceeded:
+    case reason_code::message_rate_too_high:
+        return "THROTTLED";
+    case reason_code::not_authorized:
+        return "FORBIDDEN_ACCESS";
+    case reason_code::unspecified_error:
+    case reason_code::implementation_specific_error:
+        return "SERVER_ERROR";
+    default:
+        return "CLIENT_ERROR"; // a protocol error, a packet too large, QoS 2, ...
+    }
 }
 
 } // namespace tern::broker::aws_iot

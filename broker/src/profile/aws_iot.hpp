@@ -6,11 +6,16 @@
 ///
 /// Thread contract: thread-safe (no state). Lifetime: returned views point into the argument.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
+#include <tern/core/thread_annotations.hpp>
 #include <tern/protocol/reason_code.hpp>
 
 namespace tern::broker::aws_iot {
@@ -73,5 +78,79 @@ std::uint32_t session_expiry(std::optional<std::uint32_t> v5_requested,
 /// Retained messages go out on SUBSCRIBE only for a filter without wildcards that is not
 /// shared: AWS does not send them for `+`/`#` filters nor for `$share/...`.
 bool sends_retained_on_subscribe(std::string_view filter) noexcept;
+
+/// Publish requests per second on one connection, in and out together (not adjustable).
+inline constexpr double publishes_per_second = 100;
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up; time is passed in.
+/// Thread contract: owner worker only.
+class rate_bucket {
+public:
+    rate_bucket(double rate, double burst, std::chrono::steady_clock::time_point now) noexcept
+        : rate_(rate), burst_(burst), tokens_(burst), last_(now) {}
+    /// Takes a token when there is one; false: over the rate.
+    bool take(std::chrono::steady_clock::time_point now) noexcept;
+    /// Takes a token even when there is none (what cannot be refused still counts), never
+    /// owing more than one burst.
+    void charge(std::chrono::steady_clock::time_point now) noexcept;
+
+private:
+    void refill(std::chrono::steady_clock::time_point now) noexcept;
+    double rate_;
+    double burst_;
+    double tokens_;
+    std::chrono::steady_clock::time_point last_;
+};
+
+/// AWS's "connect requests per second per client ID: 1": remembers when each client id last
+/// connected. Bounded: entries older than a second are dropped once it holds 65 536.
+/// Thread contract: thread-safe.
+class connect_throttle {
+public:
+    /// True (and the time recorded) when `client_id` did not connect within the last second.
+    bool admit(std::string_view client_id, std::chrono::steady_clock::time_point now);
+
+private:
+    core::mutex mutex_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point>
+        last_ TERN_GUARDED_BY(mutex_);
+};
+
+/// What a lifecycle event says about its connection (life-cycle-events.html).
+struct lifecycle_client {
+    std::string_view client_id;
+    /// Unique for the life of the connection (32 hex digits).
+    std::string_view session_identifier;
+    /// The credential: the client certificate's id (SHA-256 of its DER, lower-case hex, as AWS
+    /// names certificates), else the user name; empty for an anonymous client.
+    std::string_view principal_identifier;
+    std::string_view ip_address;
+    /// Grows with every connection of the broker's run, so a client id's events order.
+    std::uint64_t version_number = 0;
+};
+
+/// AWS publishes no lifecycle events for client ids with '+' or '#' (they could not be
+/// subscribed to one by one).
+bool has_lifecycle_events(std::string_view client_id) noexcept;
+
+/// `$aws/events/presence/connected/<clientId>` and its JSON (timestamp: ms since the epoch).
+std::string connected_topic(std::string_view client_id);
+std::string connected_event(const lifecycle_client& c, std::int64_t timestamp_ms);
+
+/// `$aws/events/presence/disconnected/<clientId>`; `reason` one of AWS's disconnectReason
+/// values (disconnect_reason()).
+std::string disconnected_topic(std::string_view client_id);
+std::string disconnected_event(const lifecycle_client& c, std::int64_t timestamp_ms,
+                               std::string_view reason, bool client_initiated);
+
+/// `$aws/events/subscriptions/subscribed|unsubscribed/<clientId>` with the filters.
+std::string subscriptions_topic(std::string_view client_id, bool subscribed);
+std::string subscriptions_event(const lifecycle_client& c, std::int64_t timestamp_ms,
+                                bool subscribed, std::span<const std::string> filters);
+
+/// AWS's disconnectReason for a broker-side close with MQTT reason `reason`.
+std::string_view disconnect_reason(protocol::reason_code reason) noexcept;
+inline constexpr std::string_view client_initiated_disconnect = "CLIENT_INITIATED_DISCONNECT";
+inline constexpr std::string_view connection_lost = "CONNECTION_LOST";
 
 } // namespace tern::broker::aws_iot

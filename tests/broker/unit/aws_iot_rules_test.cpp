@@ -4,7 +4,10 @@
 
 #include "profile/aws_iot.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <string>
+#include <vector>
 
 using namespace tern::broker;
 using tern::protocol::reason_code;
@@ -133,4 +136,123 @@ TEST_CASE("aws-iot: retained messages on SUBSCRIBE only for exact, non-shared fi
     CHECK_FALSE(aws_iot::sends_retained_on_subscribe("a/#"));
     CHECK_FALSE(aws_iot::sends_retained_on_subscribe("#"));
     CHECK_FALSE(aws_iot::sends_retained_on_subscribe("$share/g/a/b"));
+}
+
+namespace {
+
+aws_iot::lifecycle_client sample_client() {
+    aws_iot::lifecycle_client c;
+    c.client_id = "dev\"ice\\1";
+    c.session_identifier = "00112233445566778899aabbccddeeff";
+    c.principal_identifier = "ab12";
+    c.ip_address = "192.0.2.7";
+    c.version_number = 42;
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("aws-iot: lifecycle events carry AWS's fields as JSON (life-cycle-events.html)",
+          "[aws-iot]") {
+    const auto c = sample_client();
+    CHECK(aws_iot::connected_topic("d1") == "$aws/events/presence/connected/d1");
+    CHECK(aws_iot::disconnected_topic("d1") == "$aws/events/presence/disconnected/d1");
+    CHECK(aws_iot::subscriptions_topic("d1", true) == "$aws/events/subscriptions/subscribed/d1");
+    CHECK(aws_iot::subscriptions_topic("d1", false) == "$aws/events/subscriptions/unsubscribed/d1");
+
+    const auto connected = nlohmann::json::parse(aws_iot::connected_event(c, 1573002230757));
+    CHECK(connected["clientId"] == "dev\"ice\\1"); // escaped, and read back whole
+    CHECK(connected["timestamp"] == 1573002230757);
+    CHECK(connected["eventType"] == "connected");
+    CHECK(connected["sessionIdentifier"] == "00112233445566778899aabbccddeeff");
+    CHECK(connected["principalIdentifier"] == "ab12");
+    CHECK(connected["ipAddress"] == "192.0.2.7");
+    CHECK(connected["versionNumber"] == 42);
+    CHECK(connected.size() == 7);
+
+    const auto gone = nlohmann::json::parse(
+        aws_iot::disconnected_event(c, 5, aws_iot::client_initiated_disconnect, true));
+    CHECK(gone["eventType"] == "disconnected");
+    CHECK(gone["clientInitiatedDisconnect"] == true);
+    CHECK(gone["disconnectReason"] == "CLIENT_INITIATED_DISCONNECT");
+    CHECK(gone["versionNumber"] == 42);
+    CHECK_FALSE(gone.contains("ipAddress"));
+
+    const std::vector<std::string> filters{"a/b", "c/#"};
+    const auto subscribed =
+        nlohmann::json::parse(aws_iot::subscriptions_event(c, 9, true, filters));
+    CHECK(subscribed["eventType"] == "subscribed");
+    CHECK(subscribed["topics"] == nlohmann::json::array({"a/b", "c/#"}));
+    const auto unsubscribed =
+        nlohmann::json::parse(aws_iot::subscriptions_event(c, 9, false, filters));
+    CHECK(unsubscribed["eventType"] == "unsubscribed");
+
+    auto control = c;
+    control.client_id = std::string_view("a\x01z", 3);
+    CHECK(nlohmann::json::parse(aws_iot::connected_event(control, 1))["clientId"] ==
+          std::string("a\x01z", 3));
+}
+
+TEST_CASE("aws-iot: lifecycle events only for client ids without wildcards; AWS's "
+          "disconnectReason for each way tern closes",
+          "[aws-iot]") {
+    CHECK(aws_iot::has_lifecycle_events("thing-1"));
+    CHECK_FALSE(aws_iot::has_lifecycle_events("a+b"));
+    CHECK_FALSE(aws_iot::has_lifecycle_events("a#"));
+    CHECK(aws_iot::disconnect_reason(reason_code::session_taken_over) == "DUPLICATE_CLIENTID");
+    CHECK(aws_iot::disconnect_reason(reason_code::keep_alive_timeout) == "MQTT_KEEP_ALIVE_TIMEOUT");
+    CHECK(aws_iot::disconnect_reason(reason_code::server_shutting_down) ==
+          "SERVER_INITIATED_DISCONNECT");
+    CHECK(aws_iot::disconnect_reason(reason_code::quota_exceeded) == "THROTTLED");
+    CHECK(aws_iot::disconnect_reason(reason_code::not_authorized) == "FORBIDDEN_ACCESS");
+    CHECK(aws_iot::disconnect_reason(reason_code::protocol_error) == "CLIENT_ERROR");
+    CHECK(aws_iot::disconnect_reason(reason_code::packet_too_large) == "CLIENT_ERROR");
+}
+
+TEST_CASE("aws-iot: 100 publishes a second per connection: a burst of 100, then 100 a second; "
+          "what cannot be refused still counts",
+          "[aws-iot]") {
+    const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    aws_iot::rate_bucket bucket(100, 100, t0);
+    int taken = 0;
+    while (bucket.take(t0)) {
+        ++taken;
+    }
+    CHECK(taken == 100);
+    CHECK_FALSE(bucket.take(t0 + std::chrono::milliseconds(5)));
+    CHECK(bucket.take(t0 + std::chrono::milliseconds(10))); // one more after 10 ms
+    CHECK_FALSE(bucket.take(t0 + std::chrono::milliseconds(10)));
+    // Idle for a minute: still only one burst saved up.
+    const auto later = t0 + std::chrono::minutes(1);
+    taken = 0;
+    while (bucket.take(later)) {
+        ++taken;
+    }
+    CHECK(taken == 100);
+    // Charged QoS 1 deliveries put the bucket in debt: inbound waits for it to be paid off.
+    for (int i = 0; i < 50; ++i) {
+        bucket.charge(later);
+    }
+    CHECK_FALSE(bucket.take(later + std::chrono::milliseconds(490)));
+    CHECK(bucket.take(later + std::chrono::milliseconds(520)));
+}
+
+TEST_CASE("aws-iot: one CONNECT a second per client id; a refused one does not push the "
+          "window on",
+          "[aws-iot]") {
+    const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    aws_iot::connect_throttle throttle;
+    CHECK(throttle.admit("d1", t0));
+    CHECK(throttle.admit("d2", t0)); // per client id
+    CHECK_FALSE(throttle.admit("d1", t0 + std::chrono::milliseconds(500)));
+    CHECK_FALSE(throttle.admit("d1", t0 + std::chrono::milliseconds(999)));
+    CHECK(throttle.admit("d1", t0 + std::chrono::seconds(1)));
+    CHECK_FALSE(throttle.admit("d1", t0 + std::chrono::milliseconds(1500)));
+    // Bounded: many one-off ids are forgotten once over a second old.
+    int admitted = 0;
+    for (int i = 0; i < 70000; ++i) {
+        admitted += throttle.admit("bulk-" + std::to_string(i), t0 + std::chrono::seconds(5));
+    }
+    CHECK(admitted == 70000);
+    CHECK(throttle.admit("d2", t0 + std::chrono::seconds(7)));
 }

@@ -34,9 +34,10 @@ using message_ptr = std::shared_ptr<const message>;
 
 /// A message whose topic and payload are copied into memory it owns (for messages the broker
 /// makes itself: $SYS, and later the bridge), received at `now`.
-inline message_ptr make_owned_message(std::string_view topic, std::string_view payload,
-                                      protocol::qos qos, bool retain,
-                                      std::chrono::steady_clock::time_point now) {
+/// Mutable until shared, so that a durable store can name it first (session_store::name_message).
+inline std::shared_ptr<message> make_owned_message(std::string_view topic, std::string_view payload,
+                                                   protocol::qos qos, bool retain,
+                                                   std::chrono::steady_clock::time_point now) {
     auto m = std::make_shared<message>();
     m->topic_storage = std::string(topic);
     m->publish.topic = m->topic_storage;
