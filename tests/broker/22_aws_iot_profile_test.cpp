@@ -584,3 +584,37 @@ TEST_CASE("aws-iot profile: a will on a reserved topic is refused at CONNECT (no
     v311.set_will("$aws/events/presence/disconnected/other", "{}", 1, false);
     CHECK(v311.connect(broker.port()) == 5); // not authorized
 }
+
+TEST_CASE("aws-iot profile: a client sending over 512 KiB a second is slowed down, not cut off: "
+          "every message arrives, no sooner than the rate allows",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    mqtt_client sub("aws-bytes-sub", MQTT_PROTOCOL_V311);
+    REQUIRE(sub.connect(broker.port()) == 0);
+    REQUIRE(sub.subscribe("bytes/#", 0) == 0);
+    mqtt_client pub("aws-bytes-pub", MQTT_PROTOCOL_V311);
+    REQUIRE(pub.connect(broker.port()) == 0);
+    constexpr int messages = 12; // 12 x 120 KiB = 1.4 MiB: 0.5 MiB at once, the rest at 0.5 MiB/s
+    const std::string payload(120 * 1024, 'b');
+    const auto start = clock::now();
+    for (int i = 0; i < messages; ++i) {
+        REQUIRE(pub.publish_async("bytes/" + std::to_string(i), payload, 0) >= 0);
+    }
+    int received = 0;
+    while (received < messages) {
+        pub.pump_once(); // libmosquitto writes as the socket takes it
+        const auto m = sub.next_message(100ms);
+        if (m) {
+            ++received;
+        } else if (clock::now() - start > 20s) {
+            break;
+        }
+    }
+    const std::chrono::duration<double> elapsed = clock::now() - start;
+    INFO("elapsed " << elapsed.count() << " s");
+    CHECK(received == messages);
+    // (1.4 MiB - 0.5 MiB burst) / 0.5 MiB/s = 1.8 s at the least, on any machine; with slack
+    // for the bytes in socket buffers when the broker stopped reading.
+    CHECK(elapsed.count() >= 1.0);
+}

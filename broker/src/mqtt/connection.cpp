@@ -34,7 +34,7 @@ void connection::start() {
 // to the connection, so it lives until the last one has run.
 
 void connection::arm_read() {
-    if (read_armed_ || read_paused_ || closing_) {
+    if (read_armed_ || read_paused_ || throttled_ || closing_) {
         return;
     }
     read_armed_ = true;
@@ -99,6 +99,11 @@ void connection::read_and_handle(boost::system::error_code ec) {
         return;
     }
     owner_.counters.add(owner_.counters.bytes_received, n);
+    if (byte_rate_) {
+        // AWS IoT Core: "Throughput per second per connection: 512 KiB ... excess is delayed".
+        byte_rate_->charge(state_.clock.now(), static_cast<double>(n));
+        throttled_ = byte_rate_->in_debt(state_.clock.now());
+    }
     if (connected_ && keep_alive_ != 0) {
         // [MQTT-3.1.2-24]: 1.5 x Keep Alive since the client last sent something. Bytes of a
         // large packet in progress count, so a slow 1 MiB PUBLISH is not cut off.
@@ -398,6 +403,10 @@ void connection::finish_batch() {
 }
 
 void connection::check_deadline(steady::time_point now) {
+    if (throttled_ && !closed_ && !byte_rate_->in_debt(now)) {
+        throttled_ = false;
+        arm_read();
+    }
     if (closed_ || now < deadline_) {
         return;
     }

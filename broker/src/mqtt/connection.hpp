@@ -359,6 +359,10 @@ private:
     /// (AWS's disconnectReason; empty: the connection was lost) and whether the client asked.
     /// `profile aws-iot`: 100 PUBLISH a second, in and out together.
     std::optional<aws_iot::rate_bucket> publish_rate_;
+    /// `profile aws-iot`: 512 KiB a second from the client; over it, reading waits
+    /// (`throttled_`) until the worker's tick finds the debt paid.
+    std::optional<aws_iot::rate_bucket> byte_rate_;
+    bool throttled_ = false;
     std::string session_identifier_;
     std::string_view lifecycle_reason_;
     bool client_initiated_ = false;

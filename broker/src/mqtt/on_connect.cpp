@@ -42,6 +42,8 @@ void connection::accept_connect(const mqtt::connect& c,
     if (aws()) {
         publish_rate_.emplace(aws_iot::publishes_per_second, aws_iot::publishes_per_second,
                               state_.clock.now());
+        byte_rate_.emplace(aws_iot::bytes_per_second, aws_iot::bytes_per_second,
+                           state_.clock.now());
     }
     connect_received_ = true;
     state_.connection_count.fetch_add(1);

@@ -176,9 +176,14 @@ bool rate_bucket::take(std::chrono::steady_clock::time_point now) noexcept {
     return true;
 }
 
-void rate_bucket::charge(std::chrono::steady_clock::time_point now) noexcept {
+void rate_bucket::charge(std::chrono::steady_clock::time_point now, double n) noexcept {
     refill(now);
-    tokens_ = std::max(tokens_ - 1, -burst_);
+    tokens_ = std::max(tokens_ - n, -burst_);
+}
+
+bool rate_bucket::in_debt(std::chrono::steady_clock::time_point now) noexcept {
+    refill(now);
+    return tokens_ < 0;
 }
 
 bool connect_throttle::admit(std::string_view client_id,

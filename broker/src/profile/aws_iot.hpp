@@ -81,6 +81,8 @@ bool sends_retained_on_subscribe(std::string_view filter) noexcept;
 
 /// Publish requests per second on one connection, in and out together (not adjustable).
 inline constexpr double publishes_per_second = 100;
+/// Bytes per second a connection may send; the excess is delayed, not dropped.
+inline constexpr double bytes_per_second = 512 * 1024;
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved up; time is passed in.
 /// Thread contract: owner worker only.
@@ -90,9 +92,11 @@ public:
         : rate_(rate), burst_(burst), tokens_(burst), last_(now) {}
     /// Takes a token when there is one; false: over the rate.
     bool take(std::chrono::steady_clock::time_point now) noexcept;
-    /// Takes a token even when there is none (what cannot be refused still counts), never
-    /// owing more than one burst.
-    void charge(std::chrono::steady_clock::time_point now) noexcept;
+    /// Takes `n` tokens even when there are not so many (what cannot be refused still
+    /// counts), never owing more than one burst.
+    void charge(std::chrono::steady_clock::time_point now, double n = 1) noexcept;
+    /// True while tokens are owed (after charge()).
+    bool in_debt(std::chrono::steady_clock::time_point now) noexcept;
 
 private:
     void refill(std::chrono::steady_clock::time_point now) noexcept;

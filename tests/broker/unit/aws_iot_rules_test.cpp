@@ -256,3 +256,20 @@ TEST_CASE("aws-iot: one CONNECT a second per client id; a refused one does not p
     CHECK(admitted == 70000);
     CHECK(throttle.admit("d2", t0 + std::chrono::seconds(7)));
 }
+
+TEST_CASE("aws-iot: 512 KiB a second per connection: a read over it puts the connection in "
+          "debt until the bytes are paid off",
+          "[aws-iot]") {
+    const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    aws_iot::rate_bucket bytes(aws_iot::bytes_per_second, aws_iot::bytes_per_second, t0);
+    bytes.charge(t0, 512.0 * 1024);
+    CHECK_FALSE(bytes.in_debt(t0)); // the burst
+    bytes.charge(t0, 256.0 * 1024);
+    CHECK(bytes.in_debt(t0));
+    CHECK(bytes.in_debt(t0 + std::chrono::milliseconds(490)));
+    CHECK_FALSE(bytes.in_debt(t0 + std::chrono::milliseconds(510)));
+    // Debt is bounded by one burst, however much one read brought.
+    bytes.charge(t0 + std::chrono::seconds(10), 100.0 * 1024 * 1024);
+    CHECK(bytes.in_debt(t0 + std::chrono::milliseconds(10990)));
+    CHECK_FALSE(bytes.in_debt(t0 + std::chrono::milliseconds(12010)));
+}
