@@ -440,6 +440,16 @@ struct shared_group::impl {
 
     /// See shared_group::pick; `out.group` is left to the caller. exclude_key 0 excludes
     /// nobody (key 0 is the broker itself, never a subscriber).
+    /// Every member subscribed on a `profile aws-iot` listener: the group's "a/#" does not
+    /// match "a" (a group of mixed members keeps MQTT's rule).
+    bool skips_parent() const {
+        auto m = state.read();
+        const auto& members = m->members.entries();
+        return !members.empty() &&
+               std::all_of(members.begin(), members.end(),
+                           [](const sub_entry& e) { return e.sub.hash_skips_parent; });
+    }
+
     bool pick(const publish_context& ctx, std::uint64_t exclude_key, delivery& out) const {
         auto m = state.read();
         const auto& members = m->members.entries();
@@ -1052,6 +1062,9 @@ void topic_index::impl::collect(const leaf& l, const publish_context& ctx,
     // Shared groups: one delivery each, No Local does not apply [MQTT-3.8.3-4], and they are
     // not merged with the member's own non-shared delivery.
     for (const shared_group_ptr& g : l.groups) {
+        if (parent_of_hash && shared_group::impl::of(*g).skips_parent()) {
+            continue;
+        }
         delivery& d = out.emplace_back();
         if (shared_group::impl::of(*g).pick(ctx, 0, d)) {
             d.group = g;

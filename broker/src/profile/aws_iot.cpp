@@ -53,6 +53,14 @@ std::string_view counted_part(std::string_view topic) noexcept {
 }
 
 std::optional<refusal> check_topic_limits(std::string_view topic, bool filter) noexcept {
+    if (filter && topic.starts_with(share_prefix)) {
+        const auto name = topic.substr(share_prefix.size(),
+                                       topic.find('/', share_prefix.size()) - share_prefix.size());
+        if (name.size() > max_share_name_bytes) {
+            return refusal{reason_code::topic_filter_invalid,
+                           "shared subscription name longer than AWS IoT Core's 128 characters"};
+        }
+    }
     const auto counted = counted_part(topic);
     const auto invalid =
         filter ? reason_code::topic_filter_invalid : reason_code::topic_name_invalid;

@@ -27,6 +27,8 @@ inline constexpr std::uint32_t max_packet_bytes = 128 * 1024;
 inline constexpr std::size_t max_topic_bytes = 256;
 inline constexpr std::size_t max_topic_slashes = 7;
 inline constexpr std::size_t max_client_id_bytes = 128;
+/// The `<name>` of `$share/<name>/...` ("128 UTF-8 characters"; counted in bytes here).
+inline constexpr std::size_t max_share_name_bytes = 128;
 inline constexpr std::size_t max_filters_per_subscribe = 8;
 inline constexpr std::size_t max_subscriptions_per_connection = 50;
 /// Keep Alive is clamped to [30, 1200] s; 0 (none) becomes 1200.
@@ -50,8 +52,9 @@ struct refusal {
 /// leading `$share/<name>/` and without Basic Ingest's `$aws/rules/<rule>/`.
 std::string_view counted_part(std::string_view topic) noexcept;
 
-/// The length and depth limits of a topic name or filter: 0x91 Topic Name invalid (a name) or
-/// 0x8F Topic Filter invalid (a filter) when over 256 bytes or 7 slashes.
+/// The length and depth limits of a topic name or filter: 0x90 Topic Name invalid (a name) or
+/// 0x8F Topic Filter invalid (a filter) when over 256 bytes or 7 slashes, or (a filter) when
+/// its shared subscription name is over 128 bytes.
 std::optional<refusal> check_topic_limits(std::string_view topic, bool filter) noexcept;
 
 /// A PUBLISH to a `$` topic: only the documented families of reserved topics a device may

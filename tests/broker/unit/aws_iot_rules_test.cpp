@@ -50,6 +50,11 @@ TEST_CASE("aws-iot: topics of 256 bytes and 7 slashes pass, one more is refused"
     CHECK_FALSE(aws_iot::check_topic_limits("$aws/rules/r/" + levels(7), false));
     CHECK_FALSE(aws_iot::check_topic_limits("$aws/rules/r/" + std::string(256, 'x'), false));
     CHECK(aws_iot::check_topic_limits("$aws/rules/r/" + std::string(257, 'x'), false));
+    CHECK_FALSE(aws_iot::check_topic_limits("$share/" + std::string(128, 'g') + "/a", true));
+    const auto long_share =
+        aws_iot::check_topic_limits("$share/" + std::string(129, 'g') + "/a", true);
+    REQUIRE(long_share);
+    CHECK(long_share->reason == reason_code::topic_filter_invalid);
 }
 
 TEST_CASE("aws-iot: clients publish only to the documented reserved topics, never retained",

@@ -954,3 +954,19 @@ TEST_CASE("a subscription with hash_skips_parent (AWS IoT's rule): 'a/#' matches
     CHECK(keys_of(match(idx, "a/b/c")) == std::set<std::uint64_t>{1, 2, 3});
     CHECK(keys_of(match(idx, "b")) == std::set<std::uint64_t>{3});
 }
+
+TEST_CASE("a shared group whose members all have hash_skips_parent: '$share/g/a/#' does not "
+          "match 'a'; a mixed group keeps MQTT's rule",
+          "[topic_index][shared][aws-iot]") {
+    topic_index idx;
+    auto aws_sub = opts(qos::at_least_once);
+    aws_sub.hash_skips_parent = true;
+    idx.subscribe(make_subscriber(1), "$share/aws/a/#", aws_sub);
+    idx.subscribe(make_subscriber(2), "$share/aws/a/#", aws_sub);
+    idx.subscribe(make_subscriber(3), "$share/mixed/a/#", aws_sub);
+    idx.subscribe(make_subscriber(4), "$share/mixed/a/#", opts());
+    const auto parent = match(idx, "a");
+    REQUIRE(parent.size() == 1);
+    CHECK(parent[0].group->name() == "mixed");
+    CHECK(match(idx, "a/b").size() == 2);
+}
