@@ -78,6 +78,14 @@ std::optional<nlohmann::json> next_event(mqtt_client& watcher, const std::string
     return std::nullopt;
 }
 
+/// Fills `c`'s 50 subscriptions (AWS IoT Core's limit per connection): "fifty/0" .. "fifty/49".
+void subscribe_fifty(raw_client& c) {
+    for (int i = 0; i < 50; ++i) {
+        INFO(i);
+        REQUIRE(c.subscribe("fifty/" + std::to_string(i), 1) == std::vector<std::uint8_t>{1});
+    }
+}
+
 } // namespace
 
 TEST_CASE("aws-iot profile: lifecycle events on $aws/events/... as AWS publishes them: "
@@ -400,10 +408,7 @@ TEST_CASE("aws-iot profile: the 51st subscription of a connection is refused wit
     broker_process broker(aws_profile());
     raw_client c(broker.port(), 5);
     REQUIRE(c.connect("aws-fifty"));
-    for (int i = 0; i < 50; ++i) {
-        INFO(i);
-        REQUIRE(c.subscribe("fifty/" + std::to_string(i), 1) == std::vector<std::uint8_t>{1});
-    }
+    subscribe_fifty(c);
     // Subscribing again to one it has is no new subscription.
     CHECK(c.subscribe("fifty/0", 0) == std::vector<std::uint8_t>{0});
     CHECK(c.subscribe("fifty/50", 1) == std::vector<std::uint8_t>{0x97});
@@ -537,10 +542,7 @@ TEST_CASE("aws-iot profile: a 3.1.1 client is closed after the SUBACK of its 51s
     broker_process broker(aws_profile());
     raw_client c(broker.port(), 4);
     REQUIRE(c.connect("aws-fifty-311"));
-    for (int i = 0; i < 50; ++i) {
-        INFO(i);
-        REQUIRE(c.subscribe("fifty/" + std::to_string(i), 1) == std::vector<std::uint8_t>{1});
-    }
+    subscribe_fifty(c);
     CHECK(c.subscribe("fifty/50", 1) == std::vector<std::uint8_t>{0x80});
     CHECK(c.wait_closed());
 
