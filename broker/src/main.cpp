@@ -1,6 +1,8 @@
 // The `tern` executable: parses the command line (and the configuration file it names), sets up
 // logging and runs tern::broker (STYLE.md §1).
 
+#include "readiness_command.hpp"
+
 #include <tern/broker/broker.hpp>
 #include <tern/broker/command_line.hpp>
 #include <tern/broker/config.hpp>
@@ -271,6 +273,9 @@ int import_command(const broker_config& config, const tern::store::persistence_c
 
 int main(int argc, char** argv) {
     std::vector<std::string_view> args(argv + 1, argv + argc);
+    if (!args.empty() && args.front() == "readiness-report") {
+        return run_readiness_report(std::span(args).subspan(1));
+    }
     // Modules that plug into the broker (bridge, admin, store) register their directives here
     // and receive what the file said; none is built into this binary yet.
     config_registry modules;

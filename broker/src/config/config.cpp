@@ -538,6 +538,7 @@ private:
             directive{"port", &parser::on_port},
             directive{"profile", &parser::on_profile},
             directive{"protocol", &parser::on_protocol},
+            directive{"readiness_report", &parser::on_readiness_report},
             directive{"require_certificate", &parser::on_require_certificate},
             directive{"retain_available", &parser::on_retain_available},
             directive{"shared_subscription_strategy", &parser::on_shared_subscription_strategy},
@@ -860,6 +861,7 @@ private:
         cfg_.persistent_client_expiration = std::chrono::seconds(*amount * unit);
     }
     void on_retain_available(const line& l) { cfg_.retain_available = boolean(l); }
+    void on_readiness_report(const line& l) { cfg_.readiness_report = boolean(l); }
     void on_sys_interval(const line& l) {
         cfg_.sys_interval = std::chrono::seconds(integer(l, 0, 65535));
     }

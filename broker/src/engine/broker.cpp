@@ -370,6 +370,9 @@ struct broker::impl {
             threads = default_thread_count();
         }
         state.client_id_salt = std::random_device{}();
+        if (state.config.readiness_report) {
+            state.readiness = std::make_unique<readiness_aggregate>(wall_clock_ms());
+        }
         for (std::size_t i = 0; i < threads; ++i) {
             state.workers.push_back(std::make_unique<worker>(state, static_cast<std::uint32_t>(i)));
             state.workers.back()->set_authenticator(state.authenticator);
@@ -677,17 +680,44 @@ struct broker::impl {
                 all.push_back(c);
             }
             const auto now = w.state.clock.now();
+            if (w.readiness) {
+                w.readiness->set_now(wall_clock_ms());
+            }
             for (const auto& c : all) {
                 c->check_deadline(now);
             }
             all.clear();
             if (tick % 4 == 0 && !w.stopping) {
                 sweep_sessions(w);
+                if (w.readiness) {
+                    observe_readiness(w, now);
+                }
                 if (w.index == 0 && w.state.durable) {
                     w.state.store->alive();
                 }
             }
         }
+    }
+
+    /// Once a second on each worker: its readiness findings go into the shared report; worker
+    /// 0 also samples the account-level figures.
+    static void observe_readiness(worker& w, std::chrono::steady_clock::time_point now) {
+        auto& aggregate = *w.state.readiness;
+        aggregate.merge(*w.readiness);
+        if (w.index != 0) {
+            return;
+        }
+        readiness_sampler::totals t;
+        for (const auto& other : w.state.workers) {
+            const auto& c = other->counters;
+            t.connects += c.connects.load(std::memory_order_relaxed);
+            t.inbound_publishes += c.messages_received.load(std::memory_order_relaxed);
+            t.outbound_publishes += c.messages_sent.load(std::memory_order_relaxed);
+            t.subscribe_filters += c.subscribe_filters.load(std::memory_order_relaxed);
+        }
+        t.connections = w.state.connection_count.load(std::memory_order_relaxed);
+        t.subscriptions = w.state.subscriptions.subscription_count();
+        w.state.account_sampler.sample(t, now, wall_clock_ms(), aggregate);
     }
 
     /// Every sys_interval on worker 0: the $SYS/broker/... topics (mosquitto's names; retained,
@@ -728,6 +758,14 @@ struct broker::impl {
         for (const auto& [topic, value] : values) {
             publish_internal(w,
                              make_owned_message(topic, value, protocol::qos::at_most_once, true,
+                                                state.clock.now()),
+                             0, {});
+        }
+        if (state.readiness) {
+            publish_internal(w,
+                             make_owned_message("$SYS/broker/readiness",
+                                                to_json(state.readiness->snapshot(wall_clock_ms())),
+                                                protocol::qos::at_most_once, true,
                                                 state.clock.now()),
                              0, {});
         }
@@ -840,6 +878,13 @@ std::uint16_t broker::port() const noexcept {
 
 broker_stats broker::stats() const {
     return collect_stats(impl_->state);
+}
+
+std::optional<readiness_report> broker::readiness() const {
+    if (!impl_->state.readiness) {
+        return std::nullopt;
+    }
+    return impl_->state.readiness->snapshot(wall_clock_ms());
 }
 
 int broker::run() {

@@ -127,7 +127,11 @@ void publish_internal(worker& w, const message_ptr& m, std::uint64_t publisher_k
     flush_outbox(w);
 }
 
-worker::worker(shared_state& s, std::uint32_t i) : state(s), index(i) {}
+worker::worker(shared_state& s, std::uint32_t i) : state(s), index(i) {
+    if (s.readiness) {
+        readiness = std::make_unique<readiness_recorder>(*s.readiness);
+    }
+}
 
 worker::~worker() = default;
 

@@ -5,6 +5,7 @@
 #include "index/subscriber.hpp"
 #include "index/topic_index.hpp"
 #include "profile/aws_iot.hpp"
+#include "readiness/observer.hpp"
 #include <tern/broker/message.hpp>
 #include <tern/broker/session_store.hpp>
 
@@ -58,6 +59,8 @@ struct worker_counters {
     std::atomic<std::uint64_t> connections{0};
     /// CONNECTs accepted (past authentication): for TLS, handshakes completed.
     std::atomic<std::uint64_t> connects{0};
+    /// Topic filters subscribed (granted or not): AWS's "subscriptions per second" counts these.
+    std::atomic<std::uint64_t> subscribe_filters{0};
 
     void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -117,6 +120,8 @@ struct worker {
     std::vector<std::shared_ptr<connection>> pending_writes;
     bool pending_writes_posted = false;
     worker_counters counters;
+    /// The readiness observer's recorder (`readiness_report true`); null when it is off.
+    std::unique_ptr<readiness_recorder> readiness;
     /// This worker's pending writes to the session store (a null batch for the memory store).
     std::unique_ptr<store_batch> writes;
     /// The ticket of this worker's last submitted batch (0: none yet).
@@ -200,6 +205,10 @@ struct shared_state {
     session_directory directory;
     /// `profile aws-iot` listeners: one CONNECT a second per client id.
     aws_iot::connect_throttle aws_connects;
+    /// The readiness report every worker's recorder merges into; null when it is off.
+    std::unique_ptr<readiness_aggregate> readiness;
+    /// Worker 0's tick only: the account-level figures of the report.
+    readiness_sampler account_sampler{clock.now()};
     /// The memory store when broker_services gave none.
     memory_session_store memory_store;
     /// Where persistent changes are reported (broker_services::store or memory_store).
@@ -237,6 +246,14 @@ std::vector<auth::access_settings> access_settings_of(const broker_config& confi
 /// Loads the files of `config` into a new authenticator. Throws std::runtime_error naming the
 /// file and line of the first one that does not load.
 std::shared_ptr<const auth::authenticator> load_authenticator(const broker_config& config);
+
+/// Milliseconds since the epoch, for timestamps people and clients read (lifecycle events,
+/// the readiness report). Deadlines use the injected steady clock instead.
+inline std::int64_t wall_clock_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 /// Sentinel for subscriber_handle::worker of a session that no longer exists.
 inline constexpr std::uint32_t no_worker = 0xFFFFFFFFU;

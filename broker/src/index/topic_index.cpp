@@ -1045,6 +1045,7 @@ void topic_index::impl::collect(const leaf& l, const publish_context& ctx,
             d.to = e.who;
             d.qos = e.sub.options.qos;
             d.retain_as_published = e.sub.options.retain_as_published;
+            d.via_parent_of_hash = parent_of_hash;
             if (e.sub.identifier != 0) {
                 d.subscription_ids.push_back(e.sub.identifier);
             }
@@ -1055,6 +1056,7 @@ void topic_index::impl::collect(const leaf& l, const publish_context& ctx,
         delivery& d = out[pos];
         d.qos = std::max(d.qos, e.sub.options.qos);
         d.retain_as_published = d.retain_as_published || e.sub.options.retain_as_published;
+        d.via_parent_of_hash = d.via_parent_of_hash && parent_of_hash;
         if (e.sub.identifier != 0) {
             d.subscription_ids.push_back(e.sub.identifier);
         }
@@ -1068,6 +1070,7 @@ void topic_index::impl::collect(const leaf& l, const publish_context& ctx,
         delivery& d = out.emplace_back();
         if (shared_group::impl::of(*g).pick(ctx, 0, d)) {
             d.group = g;
+            d.via_parent_of_hash = parent_of_hash;
         } else {
             out.pop_back();
         }

@@ -48,6 +48,9 @@ struct delivery {
     /// The router recorded this delivery in the durable store (the session's copy exists on
     /// disk under the receiver's key); the session takes it over from there.
     bool stored = false;
+    /// Only an `a/#` filter matched, and the topic is its parent `a`: AWS IoT Core would not
+    /// deliver it (the readiness report counts these).
+    bool via_parent_of_hash = false;
 };
 
 /// A shared-subscription group `$share/NAME/FILTER`: its members and its strategy.

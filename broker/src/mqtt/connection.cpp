@@ -99,6 +99,9 @@ void connection::read_and_handle(boost::system::error_code ec) {
         return;
     }
     owner_.counters.add(owner_.counters.bytes_received, n);
+    if (owner_.readiness && connected_) {
+        observe_bytes(n);
+    }
     if (byte_rate_) {
         // AWS IoT Core: "Throughput per second per connection: 512 KiB ... excess is delayed".
         byte_rate_->charge(state_.clock.now(), static_cast<double>(n));

@@ -212,6 +212,19 @@ private:
     /// Why AWS IoT Core would refuse a subscription to `filter` (limits, reserved topics, the
     /// 50 subscriptions of a connection); nullopt when it would take it.
     std::optional<aws_iot::refusal> aws_subscribe_refusal(std::string_view filter) const;
+
+    // The readiness observer (mqtt/observe.cpp): called only when owner_.readiness is set,
+    // each records what AWS IoT Core would refuse, throttle or treat differently.
+    void observe_connect(const protocol::connect& c);
+    void observe_publish(const protocol::publish& p, std::string_view topic);
+    void observe_subscribe(const protocol::subscribe& s);
+    /// After a SUBSCRIBE: the session holds more than AWS's 50 subscriptions.
+    void observe_subscription_count();
+    void observe_topic(std::string_view topic, bool filter);
+    /// One PUBLISH in or out: AWS counts both against its 100 a second.
+    void observe_publish_rate();
+    /// `n` bytes read from the client.
+    void observe_bytes(std::size_t n);
     /// `profile aws-iot`: a SUBSCRIBE AWS IoT Core would not take as a whole (QoS 2: left
     /// unanswered; more than 8 filters: all refused). False when it was dealt with here.
     bool aws_subscribe_answered(const protocol::subscribe& s);
@@ -355,14 +368,14 @@ private:
     /// submitted by the packet's own handling (hold_until_durable waits for it); one at or
     /// below it belongs to writes the packet did not cause.
     std::uint64_t ticket_before_packet_ = 0;
-    /// `profile aws-iot` lifecycle events: the connection's sessionIdentifier, why it closed
-    /// (AWS's disconnectReason; empty: the connection was lost) and whether the client asked.
     /// `profile aws-iot`: 100 PUBLISH a second, in and out together.
     std::optional<aws_iot::rate_bucket> publish_rate_;
     /// `profile aws-iot`: 512 KiB a second from the client; over it, reading waits
     /// (`throttled_`) until the worker's tick finds the debt paid.
     std::optional<aws_iot::rate_bucket> byte_rate_;
     bool throttled_ = false;
+    /// `profile aws-iot` lifecycle events: the connection's sessionIdentifier, why it closed
+    /// (AWS's disconnectReason; empty: the connection was lost) and whether the client asked.
     std::string session_identifier_;
     std::string_view lifecycle_reason_;
     bool client_initiated_ = false;
@@ -376,6 +389,14 @@ private:
     std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
     std::uint16_t client_alias_maximum_ = 0;
     std::uint64_t dropped_qos0_ = 0;
+    /// The readiness observer's rate windows: a window closes after 100 PUBLISH (or 512 KiB),
+    /// and the connection is over AWS's rate when that took less than a second. The clock is
+    /// read once per window, not per packet.
+    std::uint32_t observed_publishes_ = 0;
+    std::size_t observed_bytes_ = 0;
+    std::chrono::steady_clock::time_point publishes_window_{};
+    std::chrono::steady_clock::time_point bytes_window_{};
+    bool observed_over_50_ = false;
     /// The store ticket of the retained message the PUBLISH being handled wrote (0: none).
     std::uint64_t retained_ticket_ = 0;
 };

@@ -45,11 +45,4 @@ inline std::size_t frame_size(std::size_t head, std::string_view payload) {
     return head + payload.size();
 }
 
-/// Milliseconds since the epoch, for timestamps clients read (lifecycle events).
-inline std::int64_t wall_clock_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 } // namespace tern::broker

@@ -56,6 +56,10 @@ void connection::accept_connect(const mqtt::connect& c,
               : state_.max_packet_size;
     bridge_ = c.bridge;
     take_client_limits(c);
+    if (owner_.readiness) {
+        publishes_window_ = bytes_window_ = state_.clock.now();
+        observe_connect(c);
+    }
     keep_will(c, storage);
     claim_session(c.clean_start);
 }
@@ -79,6 +83,10 @@ bool connection::within_connection_limits() {
 
 bool connection::take_identity(const mqtt::connect& c) {
     if (v5() && c.props.authentication_method) {
+        if (owner_.readiness) {
+            owner_.readiness->note(readiness_finding::enhanced_auth, c.client_id,
+                                   *c.props.authentication_method);
+        }
         // Enhanced authentication: no method is implemented yet [MQTT-4.12.0-1].
         refuse_connect(mqtt::reason_code::bad_authentication_method,
                        fmt::format("authentication method '{}'", *c.props.authentication_method));

@@ -10,6 +10,9 @@ void connection::on_publish(mqtt::publish& p,
     if (!resolve_topic_alias(p, aliased_topic) || !check_publish(p, !aliased_topic.empty())) {
         return; // the connection is closing with the reason
     }
+    if (owner_.readiness) {
+        observe_publish(p, aliased_topic.empty() ? p.topic : aliased_topic);
+    }
     if (aws() && p.qos == mqtt::qos::exactly_once) {
         // AWS IoT Core "doesn't send a PUBACK or SUBACK when QoS 2 is requested" (mqtt.html):
         // the message is dropped unanswered; MQTT 5, whose CONNACK said Maximum QoS 1, is
@@ -83,6 +86,10 @@ bool connection::resolve_topic_alias(mqtt::publish& p, std::string& aliased_topi
         return true;
     }
     const auto alias = *p.props.topic_alias;
+    if (owner_.readiness && alias > aws_iot::topic_alias_maximum) {
+        owner_.readiness->note(readiness_finding::topic_alias_over_8, client_id_, p.topic,
+                               fmt::format("topic alias {}", alias));
+    }
     if (!v5() || alias > topic_alias_limit()) {
         fail(mqtt::reason_code::topic_alias_invalid); // [MQTT-3.3.2-9]
         return false;

@@ -66,6 +66,10 @@ bool connection::aws_subscribe_answered(const mqtt::subscribe& s) {
 }
 
 void connection::on_subscribe(const mqtt::subscribe& s) {
+    owner_.counters.add(owner_.counters.subscribe_filters, s.subscriptions.size());
+    if (owner_.readiness) {
+        observe_subscribe(s);
+    }
     if (aws() && !aws_subscribe_answered(s)) {
         return;
     }
@@ -103,6 +107,9 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
     send(ack);
     hold_until_durable();    // the subscription survives a crash once the client knows of it
     send_retained(retained); // after the SUBACK [MQTT-3.3.1-8]
+    if (owner_.readiness) {
+        observe_subscription_count();
+    }
     if (!subscribed.empty() && !session_identifier_.empty()) {
         publish_lifecycle(
             aws_iot::subscriptions_topic(client_id_, true),
@@ -196,11 +203,17 @@ void connection::send_retained(const std::vector<retained_request>& retained) {
     for (const auto& r : retained) {
         matches.clear();
         state_.retained.match(r.filter, matches);
+        bool sent = false;
         for (const auto& m : matches) {
             if (const auto left = expiry_left(*m, now); left && *left == 0) {
                 continue;
             }
             session_->deliver(m, r.d, true);
+            sent = true;
+        }
+        if (sent && owner_.readiness && !aws_iot::sends_retained_on_subscribe(r.filter)) {
+            // AWS sends retained messages for exact filters only: this client would miss them.
+            owner_.readiness->note(readiness_finding::retained_via_wildcard, client_id_, r.filter);
         }
     }
 }

@@ -89,6 +89,9 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
     f.payload = p.payload;
     f.keep = out.msg;
     owner_.counters.add(owner_.counters.messages_sent, 1);
+    if (owner_.readiness) {
+        observe_publish_rate();
+    }
     enqueue(std::move(f));
     return true;
 }

@@ -54,6 +54,11 @@ std::size_t session::window() const noexcept {
 }
 
 void session::deliver(const message_ptr& m, const delivery& d, bool retain) {
+    if (d.via_parent_of_hash && owner->readiness) {
+        owner->readiness->note(readiness_finding::hash_matches_parent, client_id(),
+                               m->publish.topic,
+                               fmt::format("delivered through '{}/#'", m->publish.topic));
+    }
     outbound_message out;
     out.msg = m;
     out.qos = std::min(m->publish.qos, d.qos);

@@ -2,10 +2,11 @@
 /// The Tern broker: listeners, N worker threads, MQTT 3.1/3.1.1/5 sessions, shared
 /// subscriptions. See broker/README.md and docs/architecture.md.
 ///
-/// Thread contract: construct, run() and destroy on one thread; stop(), port() and stats() are
-/// thread-safe.
+/// Thread contract: construct, run() and destroy on one thread; stop(), port(), stats() and
+/// readiness() are thread-safe.
 
 #include <tern/broker/config.hpp>
+#include <tern/broker/readiness.hpp>
 #include <tern/broker/services.hpp>
 #include <tern/broker/stats.hpp>
 
@@ -13,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace tern::broker {
@@ -35,6 +37,10 @@ public:
     /// The counters $SYS publishes, as numbers (stats.hpp). Thread-safe; valid from
     /// construction until destruction.
     broker_stats stats() const;
+
+    /// The AWS IoT Core readiness report as of now (at most a second behind the traffic);
+    /// nullopt unless `readiness_report true`. Thread-safe.
+    std::optional<readiness_report> readiness() const;
 
     /// Serves clients until stop() (or SIGINT/SIGTERM when handle_signals). Shutdown closes the
     /// listener, sends DISCONNECT 0x8B Server shutting down to MQTT 5 clients, closes every

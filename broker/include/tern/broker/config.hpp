@@ -161,6 +161,10 @@ struct broker_config {
     /// removed after this long; unset: never (mosquitto default).
     std::optional<std::chrono::seconds> persistent_client_expiration;
     bool retain_available = true;
+    /// `readiness_report`: the AWS IoT Core readiness observer records what in the traffic
+    /// would break or be throttled there (tern/broker/readiness.hpp). Off: not a branch of it
+    /// is taken on the packet path.
+    bool readiness_report = false;
     /// `allow_zero_length_clientid`: a client may leave the client id to the broker (3.1.1
     /// with clean session, 5); false refuses it (return code 2 / 0x85). mosquitto default true.
     /// Broker-wide (tern has no per-listener value of it yet).
