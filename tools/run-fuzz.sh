@@ -23,7 +23,7 @@ fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-targets=(${TERN_FUZZ_TARGETS:-fuzz_decode fuzz_roundtrip fuzz_topic fuzz_config fuzz_websocket fuzz_proxy fuzz_password fuzz_acl fuzz_mosquitto_db fuzz_store_records})
+targets=(${TERN_FUZZ_TARGETS:-fuzz_decode fuzz_roundtrip fuzz_topic fuzz_config fuzz_websocket fuzz_proxy fuzz_password fuzz_acl fuzz_mosquitto_db fuzz_store_records fuzz_readiness})
 jobs="${TERN_FUZZ_JOBS:-$(nproc)}"
 
 # ---- build -------------------------------------------------------------------------------------

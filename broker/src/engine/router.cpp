@@ -129,7 +129,7 @@ void publish_internal(worker& w, const message_ptr& m, std::uint64_t publisher_k
 
 worker::worker(shared_state& s, std::uint32_t i) : state(s), index(i) {
     if (s.readiness) {
-        readiness = std::make_unique<readiness_recorder>(*s.readiness);
+        readiness = std::make_unique<readiness_recorder>(*s.readiness, wall_clock_ms());
     }
 }
 

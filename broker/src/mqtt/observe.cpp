@@ -9,6 +9,8 @@ namespace tern::broker {
 namespace {
 
 constexpr std::string_view share_prefix = "$share/";
+/// Where the report itself is published: reading it is not a dependency on $SYS to move.
+constexpr std::string_view report_topic = "$SYS/broker/readiness";
 
 } // namespace
 
@@ -104,8 +106,9 @@ void connection::observe_topic(std::string_view topic, bool filter) {
         aws_iot::max_topic_slashes) {
         r.note(readiness_finding::topic_too_deep, client_id_, topic);
     }
-    const bool reserved = filter ? aws_iot::check_subscribe_filter(topic).has_value()
-                                 : aws_iot::check_publish_topic(topic, false).has_value();
+    const bool reserved =
+        filter ? aws_iot::check_subscribe_filter(topic).has_value() && topic != report_topic
+               : aws_iot::check_publish_topic(topic, false).has_value();
     if (reserved) {
         r.note(readiness_finding::reserved_topic, client_id_, topic);
     }

@@ -47,7 +47,9 @@ private:
 /// Thread contract: owner worker only.
 class readiness_recorder {
 public:
-    explicit readiness_recorder(const readiness_aggregate& aggregate) : aggregate_(aggregate) {}
+    /// `now_ms`: the time stamped on findings until the first set_now().
+    readiness_recorder(const readiness_aggregate& aggregate, std::int64_t now_ms)
+        : aggregate_(aggregate), now_ms_(now_ms) {}
 
     /// One occurrence of `f` by `client_id` on `topic` (empty where there is none); `detail`
     /// is the value AWS would not take.

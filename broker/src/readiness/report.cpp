@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <limits>
+#include <stdexcept>
 
 namespace tern::broker {
 
@@ -179,6 +181,27 @@ std::string with_separators(std::uint64_t n) {
     return out;
 }
 
+/// A field of the report that must be an integer of type T: absent gives `fallback`; a
+/// float, string or out-of-range value throws (a cast of 1e300 to an integer is undefined).
+template <typename T> T integer_field(const nlohmann::json& j, const char* key, T fallback) {
+    const auto it = j.find(key);
+    if (it == j.end()) {
+        return fallback;
+    }
+    if (it->is_number_unsigned()) {
+        const auto v = it->get<std::uint64_t>();
+        if (v <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
+            return static_cast<T>(v);
+        }
+    } else if (it->is_number_integer()) {
+        const auto v = it->get<std::int64_t>();
+        if (v >= 0 || std::numeric_limits<T>::is_signed) {
+            return static_cast<T>(v);
+        }
+    }
+    throw std::invalid_argument(fmt::format("\"{}\" is not an integer in range", key));
+}
+
 } // namespace
 
 const readiness_finding_info& info(readiness_finding f) noexcept {
@@ -205,7 +228,11 @@ std::uint64_t readiness_peak::increase_to() const noexcept {
     // Peak + 25%, rounded up to two significant digits: 612 -> 770, 23'456 -> 30'000.
     const auto wanted = static_cast<double>(peak) * 1.25;
     const auto magnitude = std::pow(10.0, std::floor(std::log10(wanted)) - 1);
-    return static_cast<std::uint64_t>(std::ceil(wanted / magnitude) * magnitude);
+    const auto rounded = std::ceil(wanted / magnitude) * magnitude;
+    if (rounded >= 18'000'000'000'000'000'000.0) {
+        return std::numeric_limits<std::uint64_t>::max(); // only a forged report gets here
+    }
+    return static_cast<std::uint64_t>(rounded);
 }
 
 bool readiness_report::clean() const noexcept {
@@ -266,17 +293,17 @@ readiness_parse_result readiness_report_from_json(std::string_view json) {
     }
     readiness_report r;
     try {
-        r.since_ms = j.value("since_ms", std::int64_t{0});
-        r.generated_ms = j.value("generated_ms", std::int64_t{0});
+        r.since_ms = integer_field(j, "since_ms", std::int64_t{0});
+        r.generated_ms = integer_field(j, "generated_ms", std::int64_t{0});
         for (const auto& [key, f] : j["findings"].items()) {
             const auto which = readiness_finding_from_key(key);
             if (!which || !f.is_object()) {
                 continue;
             }
             auto& rec = r[*which];
-            rec.count = f.value("count", std::uint64_t{0});
-            rec.first_seen_ms = f.value("first_seen_ms", std::int64_t{0});
-            rec.last_seen_ms = f.value("last_seen_ms", std::int64_t{0});
+            rec.count = integer_field(f, "count", std::uint64_t{0});
+            rec.first_seen_ms = integer_field(f, "first_seen_ms", std::int64_t{0});
+            rec.last_seen_ms = integer_field(f, "last_seen_ms", std::int64_t{0});
             if (f.contains("samples") && f["samples"].is_array()) {
                 for (const auto& s : f["samples"]) {
                     if (s.is_object() && rec.samples.size() < readiness_sample_limit) {
@@ -295,13 +322,15 @@ readiness_parse_result readiness_report_from_json(std::string_view json) {
                 const auto key = std::string(quota_table[i].key);
                 if (j["account"].contains(key) && j["account"][key].is_object()) {
                     const auto& p = j["account"][key];
-                    r.peaks[i].peak = p.value("peak", std::uint64_t{0});
-                    r.peaks[i].at_ms = p.value("at_ms", std::int64_t{0});
-                    r.peaks[i].aws_default = p.value("aws_default", quota_table[i].aws_default);
+                    r.peaks[i].peak = integer_field(p, "peak", std::uint64_t{0});
+                    r.peaks[i].at_ms = integer_field(p, "at_ms", std::int64_t{0});
+                    r.peaks[i].aws_default =
+                        integer_field(p, "aws_default", quota_table[i].aws_default);
                 }
             }
         }
-    } catch (const nlohmann::json::exception& e) {
+    } catch (const std::exception& e) {
+        // nlohmann's type errors (a string where an object belongs) and integer_field's.
         out.error = fmt::format("not a readiness report: {}", e.what());
         return out;
     }
