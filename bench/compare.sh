@@ -31,6 +31,7 @@ TERN_BIN=""
 MOSQUITTO_BIN="/usr/sbin/mosquitto"
 BENCH_BIN=""
 TERN_THREADS=""
+TERN_CONF_LINES=()
 BENCH_THREADS=""
 PIN=0
 DRY_RUN=0
@@ -76,6 +77,8 @@ Run tern-bench scenarios against Tern and Mosquitto 2.0 on this machine and comp
   --bench PATH          tern-bench binary (default: build/release/bench/tern-bench, then
                         build/h-bench/bench/tern-bench)
   --tern-threads N      Tern worker threads (default: Tern's default, one per CPU)
+  --tern-conf LINE      one more line for Tern's configuration file, repeatable (e.g.
+                        'readiness_report true' to measure the readiness observer)
   --bench-threads N     tern-bench threads (default: tern-bench's default)
   --max-inflight N      max_inflight_messages for both brokers (default 20)
   --max-queued N        max_queued_messages for both brokers (default 1000)
@@ -123,6 +126,7 @@ while (($#)); do
     --mosquitto) MOSQUITTO_BIN=${2:?}; shift 2 ;;
     --bench) BENCH_BIN=${2:?}; shift 2 ;;
     --tern-threads) TERN_THREADS=${2:?}; shift 2 ;;
+    --tern-conf) TERN_CONF_LINES+=("${2:?}"); shift 2 ;;
     --bench-threads) BENCH_THREADS=${2:?}; shift 2 ;;
     --max-inflight) MAX_INFLIGHT=${2:?}; shift 2 ;;
     --max-queued) MAX_QUEUED=${2:?}; shift 2 ;;
@@ -398,6 +402,9 @@ write_tern_conf() { # FILE PORT [minimal]
         ((!CUR_PERSISTENCE)) || persistence_conf_lines tern # nor its persistence
         echo "max_inflight_messages $MAX_INFLIGHT"
         echo "max_queued_messages $MAX_QUEUED"
+        for line in "${TERN_CONF_LINES[@]}"; do
+            echo "$line"
+        done
         if [[ ${3:-} != minimal ]]; then
             echo "sys_interval 0"
             echo "log_dest stderr"

@@ -141,21 +141,48 @@ struct tls_server_context::callbacks {
     }
 
     /// SNI: switch to the context of the certificate for the requested name; an unknown name
-    /// (or none) keeps the listener's default certificate.
-    static int servername(SSL* ssl, int*, void* arg) {
+    /// (or none) keeps the listener's default certificate, unless require_sni refuses it.
+    /// OpenSSL (1.1.1 on) calls this for every hello, with or without a server name.
+    static int servername(SSL* ssl, int* alert, void* arg) {
         const auto* ctx = static_cast<const tls_server_context*>(arg);
         const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
         if (name == nullptr) {
+            if (ctx->options_.require_sni) {
+                *alert = SSL_AD_UNRECOGNIZED_NAME;
+                return SSL_TLSEXT_ERR_ALERT_FATAL;
+            }
             return SSL_TLSEXT_ERR_OK;
         }
         const auto host = lower(name);
         for (const auto& [pattern, sni_ctx] : ctx->sni_) {
             if (host_matches(pattern, host)) {
                 SSL_set_SSL_CTX(ssl, sni_ctx);
-                break;
+                return SSL_TLSEXT_ERR_OK;
+            }
+        }
+        if (ctx->options_.require_sni) {
+            // The default certificate may be for this name (its SAN or CN, wildcards included).
+            X509* cert = SSL_CTX_get0_certificate(ctx->ctx_);
+            if (cert == nullptr ||
+                X509_check_host(cert, host.data(), host.size(), 0, nullptr) != 1) {
+                *alert = SSL_AD_UNRECOGNIZED_NAME;
+                return SSL_TLSEXT_ERR_ALERT_FATAL;
             }
         }
         return SSL_TLSEXT_ERR_OK;
+    }
+
+    /// require_alpn: a hello without the ALPN extension never reaches alpn_select, so it is
+    /// refused here, before anything else of the handshake.
+    static int client_hello(SSL* ssl, int* alert, void*) {
+        const unsigned char* ext = nullptr;
+        std::size_t len = 0;
+        if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                      &len) != 1) {
+            *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+        return SSL_CLIENT_HELLO_SUCCESS;
     }
 
     /// ALPN: pick the first of our protocols the client offers; none in common (or an unknown
@@ -170,7 +197,8 @@ struct tls_server_context::callbacks {
         if (SSL_select_next_proto(&selected, outlen, ctx->alpn_wire_.data(),
                                   static_cast<unsigned int>(ctx->alpn_wire_.size()), in,
                                   inlen) != OPENSSL_NPN_NEGOTIATED) {
-            return SSL_TLSEXT_ERR_NOACK;
+            // OpenSSL sends no_application_protocol for ALERT_FATAL here.
+            return ctx->options_.require_alpn ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
         }
         *out = selected;
         return SSL_TLSEXT_ERR_OK;
@@ -378,6 +406,9 @@ tls_server_context::build_result tls_server_context::build(const tls_server_opti
         }
         SSL_CTX_set_app_data(ctx, self.get());
         SSL_CTX_set_alpn_select_cb(ctx, &callbacks::alpn_select, self.get());
+        if (options.require_alpn) {
+            SSL_CTX_set_client_hello_cb(ctx, &callbacks::client_hello, self.get());
+        }
         return ctx;
     };
 
@@ -406,7 +437,10 @@ tls_server_context::build_result tls_server_context::build(const tls_server_opti
         }
         self->sni_.emplace_back(lower(entry.host), sni_ctx);
     }
-    if (!self->sni_.empty()) {
+    if (options.require_alpn && options.alpn.empty()) {
+        return {nullptr, "require_alpn is set but no ALPN protocol is served"};
+    }
+    if (!self->sni_.empty() || options.require_sni) {
         SSL_CTX_set_tlsext_servername_callback(self->ctx_, &callbacks::servername);
         SSL_CTX_set_tlsext_servername_arg(self->ctx_, self.get());
     }

@@ -2,6 +2,7 @@
 // (docs/aws-iot-profile.md), driven by libmosquitto and by hand-written bytes where libmosquitto
 // would answer for itself (QoS 2). Each case is one documented AWS rule; the sources are in the
 // doc.
+#include "pki.hpp"
 #include "raw_client.hpp"
 #include "support.hpp"
 
@@ -619,4 +620,231 @@ TEST_CASE("aws-iot profile: a client sending over 512 KiB a second is slowed dow
     // (1.4 MiB - 0.5 MiB burst) / 0.5 MiB/s = 1.8 s at the least, on any machine; with slack
     // for the bytes in socket buffers when the broker stopped reading.
     CHECK(elapsed.count() >= 1.0);
+}
+
+namespace {
+
+broker_settings aws_account(const std::string& directive) {
+    auto s = aws_profile();
+    s.extra_config.insert(s.extra_config.begin(), directive);
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("aws-iot profile: the account's concurrent connections quota refuses the next "
+          "CONNECT (0x97; 3.1.1 return code 3) until one leaves",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_account("aws_account_max_connections 2"));
+    mqtt_client a("aws-account-a", MQTT_PROTOCOL_V5);
+    REQUIRE(a.connect(broker.port()) == 0);
+    mqtt_client b("aws-account-b", MQTT_PROTOCOL_V5);
+    REQUIRE(b.connect(broker.port()) == 0);
+    mqtt_client c("aws-account-c", MQTT_PROTOCOL_V5);
+    CHECK(c.connect(broker.port()) == 0x97);
+    mqtt_client d("aws-account-d", MQTT_PROTOCOL_V311);
+    CHECK(d.connect(broker.port()) == 3);
+    b.disconnect();
+    // The broker counts the connection out once it has closed it: retry (bounded) with new ids,
+    // since AWS also allows one CONNECT a second per client id.
+    int rc = -1;
+    for (int i = 0; i < 20 && rc != 0; ++i) {
+        mqtt_client e("aws-account-e" + std::to_string(i), MQTT_PROTOCOL_V5);
+        rc = e.connect(broker.port());
+        if (rc == 0) {
+            CHECK(e.subscribe("still/room", 1) == 1);
+        } else {
+            let_time_pass(100ms);
+        }
+    }
+    CHECK(rc == 0);
+}
+
+TEST_CASE("aws-iot profile: the account's connects a second are shared by every client id",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_account("aws_account_connects_per_second 3"));
+    std::vector<std::unique_ptr<mqtt_client>> clients;
+    int accepted = 0;
+    int refused = 0;
+    const auto start = clock::now();
+    for (int i = 0; i < 12; ++i) {
+        clients.push_back(
+            std::make_unique<mqtt_client>("aws-burst-" + std::to_string(i), MQTT_PROTOCOL_V5));
+        const int rc = clients.back()->connect(broker.port());
+        CHECK((rc == 0 || rc == 0x97));
+        (rc == 0 ? accepted : refused)++;
+    }
+    const std::chrono::duration<double> elapsed = clock::now() - start;
+    INFO("accepted " << accepted << " of 12 in " << elapsed.count() << " s");
+    CHECK(accepted >= 3); // a second's worth at once
+    CHECK(accepted <= 3 + static_cast<int>(3 * elapsed.count()) + 1);
+    CHECK(accepted + refused == 12);
+}
+
+TEST_CASE("aws-iot profile: the account's inbound publishes a second are shared by every "
+          "connection (MQTT 5: PUBACK 0x97)",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_account("aws_account_inbound_publishes_per_second 20"));
+    mqtt_client p1("aws-account-pub-1", MQTT_PROTOCOL_V5);
+    REQUIRE(p1.connect(broker.port()) == 0);
+    mqtt_client p2("aws-account-pub-2", MQTT_PROTOCOL_V5);
+    REQUIRE(p2.connect(broker.port()) == 0);
+    std::vector<std::pair<mqtt_client*, int>> mids;
+    const auto start = clock::now();
+    for (int i = 0; i < 40; ++i) {
+        mids.emplace_back(&p1, p1.publish_async("account/1", "x", 1));
+        mids.emplace_back(&p2, p2.publish_async("account/2", "x", 1));
+    }
+    int accepted = 0;
+    int discarded = 0;
+    for (const auto& [client, mid] : mids) {
+        const auto reason = client->wait_published(mid);
+        REQUIRE(reason);
+        CHECK((*reason == 0x10 || *reason == 0x97)); // 0x10: no subscribers, but accepted
+        (*reason == 0x10 ? accepted : discarded)++;
+    }
+    const std::chrono::duration<double> elapsed = clock::now() - start;
+    INFO("accepted " << accepted << " of 80 in " << elapsed.count() << " s");
+    // A burst of 20, then 20 a second; each of the two workers may hold one token drawn early.
+    CHECK(accepted >= 20);
+    CHECK(accepted <= 20 + static_cast<int>(20 * elapsed.count()) + 2);
+    CHECK(accepted + discarded == 80);
+}
+
+TEST_CASE("aws-iot profile: the account's outbound publishes a second drop QoS 0 deliveries "
+          "over it",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_account("aws_account_outbound_publishes_per_second 20"));
+    std::vector<std::unique_ptr<mqtt_client>> subs;
+    for (int i = 0; i < 3; ++i) {
+        subs.push_back(std::make_unique<mqtt_client>("aws-out-" + std::to_string(i)));
+        REQUIRE(subs.back()->connect(broker.port()) == 0);
+        REQUIRE(subs.back()->subscribe("fan/out", 0) == 0);
+    }
+    mqtt_client pub("aws-out-pub");
+    REQUIRE(pub.connect(broker.port()) == 0);
+    const auto start = clock::now();
+    for (int i = 0; i < 30; ++i) {
+        REQUIRE(pub.publish("fan/out", std::to_string(i), 0));
+    }
+    REQUIRE(pub.publish("fan/out", "last", 1)); // QoS 1 to the publisher: all sent by now
+    const std::chrono::duration<double> elapsed = clock::now() - start;
+    std::size_t received = 0;
+    for (auto& s : subs) {
+        while (s->next_message(300ms)) {
+            ++received;
+        }
+    }
+    INFO("delivered " << received << " of 90 in " << elapsed.count() << " s");
+    CHECK(received >= 20);
+    CHECK(received <= 20 + static_cast<std::size_t>(20 * (elapsed.count() + 1.0)) + 2);
+}
+
+TEST_CASE("aws-iot profile: the account's subscriptions a second count topic filters (0x97 over "
+          "it)",
+          "[broker][aws-iot][tern][v5]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_account("aws_account_subscriptions_per_second 5"));
+    mqtt_client c("aws-subs-rate", MQTT_PROTOCOL_V5);
+    REQUIRE(c.connect(broker.port()) == 0);
+    int granted = 0;
+    int refused = 0;
+    const auto start = clock::now();
+    for (int i = 0; i < 15; ++i) {
+        const int rc = c.subscribe("subs/" + std::to_string(i), 1);
+        INFO("SUBACK " << rc);
+        CHECK((rc == 1 || rc == 0x97));
+        (rc == 1 ? granted : refused)++;
+    }
+    const std::chrono::duration<double> elapsed = clock::now() - start;
+    INFO("granted " << granted << " of 15 in " << elapsed.count() << " s");
+    CHECK(granted >= 5);
+    CHECK(granted <= 5 + static_cast<int>(5 * elapsed.count()) + 1);
+    CHECK(granted + refused == 15);
+}
+
+TEST_CASE("aws-iot profile: a port-443-style endpoint serves mutual TLS only with ALPN "
+          "x-amzn-mqtt-ca and an SNI naming one of its domains",
+          "[broker][aws-iot][tern][tls]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    const auto& p = pki();
+    broker_settings s;
+    s.listeners = {"profile aws-iot\ncertfile " + p.server.cert + "\nkeyfile " + p.server.key +
+                   "\ncafile " + p.ca_a +
+                   "\nrequire_certificate true\nalpn x-amzn-mqtt-ca\nrequire_alpn true\n"
+                   "require_sni true\nsni_certificate a.example.test " +
+                   p.server_sni_a.cert + " " + p.server_sni_a.key +
+                   "\ntls_policy IoTSecurityPolicy_TLS13_1_2_2022_10"};
+    broker_process broker(s);
+    const auto port = std::to_string(broker.port(1));
+    const auto s_client = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args{"openssl", "s_client",    "-connect", "127.0.0.1:" + port,
+                                      "-CAfile", p.ca_a,        "-cert",    p.device_a.cert,
+                                      "-key",    p.device_a.key};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run_command(args, 10s);
+    };
+    const auto refused_with = [](const command_result& r, std::string_view alert, int number) {
+        INFO(r.output);
+        CHECK(r.exit_code != 0);
+        CHECK((contains(r.output, alert) ||
+               contains(r.output, "alert number " + std::to_string(number))));
+    };
+
+    SECTION("ALPN x-amzn-mqtt-ca and a custom domain's name: served with that domain's "
+            "certificate") {
+        const auto r = s_client(
+            {"-alpn", "x-amzn-mqtt-ca", "-servername", "a.example.test", "-verify_return_error"});
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK(contains(r.output, "ALPN protocol: x-amzn-mqtt-ca"));
+        CHECK(contains(r.output, "CN = a.example.test"));
+        // The default certificate's name is a domain of the listener too.
+        const auto d = s_client({"-alpn", "x-amzn-mqtt-ca", "-servername", "localhost"});
+        CHECK(d.exit_code == 0);
+    }
+    SECTION("no ALPN, or another protocol: no_application_protocol") {
+        refused_with(s_client({"-servername", "a.example.test"}), "no application protocol", 120);
+        refused_with(s_client({"-alpn", "mqtt", "-servername", "a.example.test"}),
+                     "no application protocol", 120);
+    }
+    SECTION("no SNI, or a name the listener has no certificate for: unrecognized_name") {
+        refused_with(s_client({"-alpn", "x-amzn-mqtt-ca", "-noservername"}), "unrecognized name",
+                     112);
+        refused_with(s_client({"-alpn", "x-amzn-mqtt-ca", "-servername", "b.example.test"}),
+                     "unrecognized name", 112);
+    }
+    SECTION("mosquitto_pub gets through with --tls-alpn, not without") {
+        const std::vector<std::string> base{"mosquitto_pub",
+                                            "-h",
+                                            "localhost",
+                                            "-p",
+                                            port,
+                                            "--cafile",
+                                            p.ca_a,
+                                            "--cert",
+                                            p.device_a.cert,
+                                            "--key",
+                                            p.device_a.key,
+                                            "-i",
+                                            "aws-443-pub",
+                                            "-t",
+                                            "t/443",
+                                            "-m",
+                                            "x",
+                                            "-q",
+                                            "1"};
+        auto with_alpn = base;
+        with_alpn.insert(with_alpn.end(), {"--tls-alpn", "x-amzn-mqtt-ca"});
+        const auto ok = run_command(with_alpn);
+        INFO(ok.output);
+        CHECK(ok.exit_code == 0);
+        auto without = base;
+        without[12] = "aws-443-pub-2";
+        CHECK(run_command(without).exit_code != 0);
+    }
 }

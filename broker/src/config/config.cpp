@@ -272,7 +272,7 @@ public:
             !c.dhparamfile.empty() || c.require_certificate || c.use_identity_as_username ||
             c.use_subject_as_username || !c.tls_version.empty() || !c.ciphers.empty() ||
             !c.ciphers_tls13.empty() || !c.tls_policy.empty() || !c.sni_certificates.empty() ||
-            !c.ocsp_responder.empty();
+            !c.ocsp_responder.empty() || !c.alpn.empty() || c.require_alpn || c.require_sni;
         if (!c.tls() && any_tls_option) {
             error("TLS options are set but certfile (or psk_hint) is not: the listener would be "
                   "plain TCP");
@@ -510,6 +510,9 @@ private:
             directive{"sni_certificate", &parser::on_sni_certificate},
             directive{"tls_keyform", &parser::on_tls_keyform},
             directive{"tls_policy", &parser::on_tls_policy},
+            directive{"alpn", &parser::on_alpn},
+            directive{"require_alpn", &parser::on_require_alpn},
+            directive{"require_sni", &parser::on_require_sni},
             directive{"use_subject_as_username", &parser::on_use_subject_as_username},
             directive{"connection_messages", &parser::on_connection_messages},
             directive{"include_dir", &parser::on_include_dir},
@@ -527,6 +530,11 @@ private:
             directive{"max_queued_bytes", &parser::on_max_queued_bytes},
             directive{"max_topic_alias", &parser::on_max_topic_alias},
             directive{"allow_zero_length_clientid", &parser::on_allow_zero_length_clientid},
+            directive{"aws_account_connects_per_second", &parser::on_aws_account},
+            directive{"aws_account_inbound_publishes_per_second", &parser::on_aws_account},
+            directive{"aws_account_max_connections", &parser::on_aws_account},
+            directive{"aws_account_outbound_publishes_per_second", &parser::on_aws_account},
+            directive{"aws_account_subscriptions_per_second", &parser::on_aws_account},
             directive{"auto_id_prefix", &parser::on_auto_id_prefix},
             directive{"set_tcp_nodelay", &parser::on_set_tcp_nodelay},
             directive{"max_queued_messages", &parser::on_max_queued_messages},
@@ -758,6 +766,21 @@ private:
         }
         set_once(l, target(l).tls_policy, std::string(value), " for this listener");
     }
+    void on_alpn(const line& l) {
+        if (l.args.empty()) {
+            fail(l, "alpn: expected one or more protocol names (e.g. x-amzn-mqtt-ca)");
+        }
+        auto& t = target(l);
+        t.alpn.clear();
+        for (const auto a : l.args) {
+            if (a.size() > 255) {
+                fail(l, fmt::format("alpn: protocol name longer than 255 bytes: '{}'", shown(a)));
+            }
+            t.alpn.emplace_back(a);
+        }
+    }
+    void on_require_alpn(const line& l) { target(l).require_alpn = boolean(l); }
+    void on_require_sni(const line& l) { target(l).require_sni = boolean(l); }
     void on_sni_certificate(const line& l) {
         if (l.args.size() != 3) {
             fail(l, "sni_certificate: expected HOST CERTFILE KEYFILE");
@@ -862,6 +885,22 @@ private:
     }
     void on_retain_available(const line& l) { cfg_.retain_available = boolean(l); }
     void on_readiness_report(const line& l) { cfg_.readiness_report = boolean(l); }
+    void on_aws_account(const line& l) {
+        auto& q = cfg_.aws_account;
+        const auto n = static_cast<std::uint32_t>(
+            integer(l, 0, 4'294'967'295, "0 (unlimited) or an integer up to 4294967295"));
+        if (l.name == "aws_account_max_connections") {
+            q.max_connections = n;
+        } else if (l.name == "aws_account_connects_per_second") {
+            q.connects_per_second = n;
+        } else if (l.name == "aws_account_inbound_publishes_per_second") {
+            q.inbound_publishes_per_second = n;
+        } else if (l.name == "aws_account_outbound_publishes_per_second") {
+            q.outbound_publishes_per_second = n;
+        } else {
+            q.subscriptions_per_second = n;
+        }
+    }
     void on_sys_interval(const line& l) {
         cfg_.sys_interval = std::chrono::seconds(integer(l, 0, 65535));
     }

@@ -222,6 +222,11 @@ net::tls_server_options tls_options_of(const listener_config& l, const broker_co
     for (const auto& e : l.sni_certificates) {
         o.sni.push_back(net::sni_certificate{e.host, e.certfile, e.keyfile});
     }
+    if (!l.alpn.empty()) {
+        o.alpn = l.alpn;
+    }
+    o.require_alpn = l.require_alpn;
+    o.require_sni = l.require_sni;
     return o;
 }
 

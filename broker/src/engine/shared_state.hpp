@@ -120,6 +120,9 @@ struct worker {
     std::vector<std::shared_ptr<connection>> pending_writes;
     bool pending_writes_posted = false;
     worker_counters counters;
+    /// This worker's shares of the account's publish rates (`profile aws-iot`).
+    aws_iot::rate_allowance aws_inbound;
+    aws_iot::rate_allowance aws_outbound;
     /// The readiness observer's recorder (`readiness_report true`); null when it is off.
     std::unique_ptr<readiness_recorder> readiness;
     /// This worker's pending writes to the session store (a null batch for the memory store).
@@ -205,6 +208,8 @@ struct shared_state {
     session_directory directory;
     /// `profile aws-iot` listeners: one CONNECT a second per client id.
     aws_iot::connect_throttle aws_connects;
+    /// `profile aws-iot` listeners: the account-level quotas they share.
+    aws_iot::account_quotas aws_account{config.aws_account, clock.now()};
     /// The readiness report every worker's recorder merges into; null when it is off.
     std::unique_ptr<readiness_aggregate> readiness;
     /// Worker 0's tick only: the account-level figures of the report.

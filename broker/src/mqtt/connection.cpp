@@ -648,6 +648,9 @@ void connection::finish() {
     if (counted_) {
         state_.connection_count.fetch_sub(1);
         listener_connections_.fetch_sub(1);
+        if (aws()) {
+            state_.aws_account.connections.fetch_sub(1);
+        }
         counted_ = false;
     }
     will_.reset();

@@ -211,7 +211,8 @@ private:
                                                         std::string_view topic) const;
     /// Why AWS IoT Core would refuse a subscription to `filter` (limits, reserved topics, the
     /// 50 subscriptions of a connection); nullopt when it would take it.
-    std::optional<aws_iot::refusal> aws_subscribe_refusal(std::string_view filter) const;
+    /// Also sets over_50_ when the refusal is the 51st subscription.
+    std::optional<aws_iot::refusal> aws_subscribe_refusal(std::string_view filter);
 
     // The readiness observer (mqtt/observe.cpp): called only when owner_.readiness is set,
     // each records what AWS IoT Core would refuse, throttle or treat differently.
@@ -229,6 +230,8 @@ private:
     /// unanswered; more than 8 filters: all refused). False when it was dealt with here.
     bool aws_subscribe_answered(const protocol::subscribe& s);
     /// `profile aws-iot`: at most one CONNECT a second per client id; refuses it otherwise.
+    /// `profile aws-iot`: the account's concurrent connections and connects a second.
+    bool within_account_quotas();
     bool within_connect_rate();
     /// `profile aws-iot`: publishes a lifecycle event (QoS 1, not retained) on `topic`.
     void publish_lifecycle(const std::string& topic, const std::string& payload);
@@ -397,6 +400,8 @@ private:
     std::chrono::steady_clock::time_point publishes_window_{};
     std::chrono::steady_clock::time_point bytes_window_{};
     bool observed_over_50_ = false;
+    /// `profile aws-iot`: the SUBSCRIBE being handled asked for a 51st subscription.
+    bool over_50_ = false;
     /// The store ticket of the retained message the PUBLISH being handled wrote (0: none).
     std::uint64_t retained_ticket_ = 0;
 };

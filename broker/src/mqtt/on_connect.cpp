@@ -35,8 +35,8 @@ void connection::on_connect(const mqtt::connect& c,
 
 void connection::accept_connect(const mqtt::connect& c,
                                 const std::shared_ptr<const std::uint8_t[]>& storage) {
-    if (!assign_client_id(c) || !within_connect_rate() || !negotiate_keep_alive(c) ||
-        !check_will(c)) {
+    if (!assign_client_id(c) || !within_connect_rate() || (aws() && !within_account_quotas()) ||
+        !negotiate_keep_alive(c) || !check_will(c)) {
         return;
     }
     if (aws()) {
@@ -50,6 +50,9 @@ void connection::accept_connect(const mqtt::connect& c,
     owner_.counters.add(owner_.counters.connects, 1);
     listener_connections_.fetch_add(1);
     counted_ = true;
+    if (aws()) {
+        state_.aws_account.connections.fetch_add(1);
+    }
     decoder_.options().version = c.version;
     decoder_.options().maximum_packet_size =
         aws() ? std::min(state_.max_packet_size, aws_iot::max_packet_bytes)
@@ -290,6 +293,23 @@ bool connection::within_connect_rate() {
     // connection already there is not affected.
     refuse_connect(v5() ? mqtt::reason_code::quota_exceeded : mqtt::reason_code::server_unavailable,
                    "more than one CONNECT a second for this client id (AWS IoT Core's quota)");
+    return false;
+}
+
+bool connection::within_account_quotas() {
+    auto& account = state_.aws_account;
+    const char* why = nullptr;
+    if (account.max_connections != 0 && account.connections.load() >= account.max_connections) {
+        why = "the account's concurrent connections quota is reached (aws_account_max_connections)";
+    } else if (!account.connects.unlimited() && account.connects.draw(state_.clock.now(), 1) == 0) {
+        why = "the account is over its connect requests a second "
+              "(aws_account_connects_per_second)";
+    }
+    if (why == nullptr) {
+        return true;
+    }
+    refuse_connect(v5() ? mqtt::reason_code::quota_exceeded : mqtt::reason_code::server_unavailable,
+                   why);
     return false;
 }
 

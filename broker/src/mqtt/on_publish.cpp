@@ -56,6 +56,13 @@ void connection::on_publish(mqtt::publish& p,
             topic);
         reason = mqtt::reason_code::quota_exceeded;
         reason_text = "over AWS IoT Core's 100 publishes a second on a connection";
+    } else if (publish_rate_ &&
+               !owner_.aws_inbound.take(state_.aws_account.inbound_publishes, state_.clock.now())) {
+        // The account's "inbound publish requests per second" (adjustable, default 20,000).
+        log(log_level::debug, "{}: PUBLISH on '{}' discarded: the account is over its rate",
+            describe(), topic);
+        reason = mqtt::reason_code::quota_exceeded;
+        reason_text = "over the account's inbound publishes a second";
     } else if (const auto refused = aws() ? aws_publish_refusal(p, topic) : std::nullopt) {
         // AWS IoT Core drops the message; MQTT 5 learns why in the PUBACK.
         log(log_level::info, "{}: PUBLISH on '{}' refused: {}", describe(), topic, refused->why);

@@ -87,8 +87,8 @@ void connection::on_subscribe(const mqtt::subscribe& s) {
             return; // a protocol error closed the connection
         }
         auto reason = *granted;
-        over_subscription_quota =
-            over_subscription_quota || (aws() && reason == mqtt::reason_code::quota_exceeded);
+        // The 51st subscription, not the account's rate (which also answers 0x97).
+        over_subscription_quota = over_subscription_quota || std::exchange(over_50_, false);
         if (!v5() && mqtt::is_failure(reason)) {
             reason = mqtt::reason_code::unspecified_error; // 3.1.1 knows only 0x80 Failure
         }
@@ -145,6 +145,15 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
                 r->why);
             return r->reason;
         }
+        // The account's "subscriptions per second", which counts topic filters.
+        auto& account = state_.aws_account.subscriptions;
+        if (!account.unlimited() && account.draw(state_.clock.now(), 1) == 0) {
+            log(log_level::info,
+                "{}: subscription to '{}' refused: the account is over its subscriptions a "
+                "second",
+                describe(), sub.filter);
+            return mqtt::reason_code::quota_exceeded;
+        }
     }
     if (!owner_.authenticator->authorize(identity_, auth::access::subscribe, sub.filter)) {
         log(log_level::info, "{}: SUBSCRIBE to '{}' denied (not authorized)", describe(),
@@ -181,7 +190,7 @@ connection::subscribe_one(const mqtt::subscription& sub, std::uint32_t identifie
     return static_cast<mqtt::reason_code>(sub.options.qos); // granted = requested
 }
 
-std::optional<aws_iot::refusal> connection::aws_subscribe_refusal(std::string_view filter) const {
+std::optional<aws_iot::refusal> connection::aws_subscribe_refusal(std::string_view filter) {
     if (auto r = aws_iot::check_topic_limits(filter, true)) {
         return r;
     }
@@ -190,6 +199,7 @@ std::optional<aws_iot::refusal> connection::aws_subscribe_refusal(std::string_vi
     }
     if (session_->subscriptions.size() >= aws_iot::max_subscriptions_per_connection &&
         !session_->subscriptions.contains(std::string(filter))) {
+        over_50_ = true;
         return aws_iot::refusal{mqtt::reason_code::quota_exceeded,
                                 "more than AWS IoT Core's 50 subscriptions on a connection"};
     }

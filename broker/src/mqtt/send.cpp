@@ -16,14 +16,18 @@ std::size_t connection::inflight_window() const noexcept {
 
 bool connection::send_publish(const outbound_message& out, std::uint16_t packet_id, bool dup) {
     if (publish_rate_) {
-        // AWS counts what it sends against the connection's 100 a second too: QoS 0 over the
-        // rate is discarded; QoS 1 still goes (it waits in the session otherwise) but counts.
+        // AWS counts what it sends against the connection's 100 a second, and the account's
+        // outbound publishes a second, too: QoS 0 over either rate is discarded; QoS 1 still
+        // goes (it waits in the session otherwise) but counts.
+        const auto now = state_.clock.now();
+        auto& account = state_.aws_account.outbound_publishes;
         if (packet_id == 0) {
-            if (!publish_rate_->take(state_.clock.now())) {
+            if (!publish_rate_->take(now) || !owner_.aws_outbound.take(account, now)) {
                 return false;
             }
         } else {
-            publish_rate_->charge(state_.clock.now());
+            publish_rate_->charge(now);
+            owner_.aws_outbound.charge(account, now);
         }
     }
     const message& m = *out.msg;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <span>
 
 namespace tern::broker::aws_iot {
@@ -192,6 +193,32 @@ void rate_bucket::charge(std::chrono::steady_clock::time_point now, double n) no
 bool rate_bucket::in_debt(std::chrono::steady_clock::time_point now) noexcept {
     refill(now);
     return tokens_ < 0;
+}
+
+std::uint32_t rate_bucket::take_up_to(std::chrono::steady_clock::time_point now,
+                                      std::uint32_t n) noexcept {
+    refill(now);
+    if (tokens_ < 1) {
+        return 0; // owing (after charge) or less than one whole token
+    }
+    const auto k =
+        static_cast<std::uint32_t>(std::min(static_cast<double>(n), std::floor(tokens_)));
+    tokens_ -= k;
+    return k;
+}
+
+shared_rate::shared_rate(std::uint32_t per_second, std::chrono::steady_clock::time_point now)
+    : per_second_(per_second), batch_(std::max<std::uint32_t>(1, per_second / 100)),
+      bucket_(per_second, per_second, now) {}
+
+std::uint32_t shared_rate::draw(std::chrono::steady_clock::time_point now, std::uint32_t n) {
+    core::lock lock(mutex_);
+    return bucket_.take_up_to(now, n);
+}
+
+void shared_rate::charge(std::chrono::steady_clock::time_point now) {
+    core::lock lock(mutex_);
+    bucket_.charge(now);
 }
 
 bool connect_throttle::admit(std::string_view client_id,

@@ -6,6 +6,7 @@
 ///
 /// Thread contract: thread-safe (no state). Lifetime: returned views point into the argument.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <tern/broker/config.hpp>
 #include <tern/core/thread_annotations.hpp>
 #include <tern/protocol/reason_code.hpp>
 
@@ -95,6 +97,8 @@ public:
         : rate_(rate), burst_(burst), tokens_(burst), last_(now) {}
     /// Takes a token when there is one; false: over the rate.
     bool take(std::chrono::steady_clock::time_point now) noexcept;
+    /// Takes up to `n` whole tokens; returns how many.
+    std::uint32_t take_up_to(std::chrono::steady_clock::time_point now, std::uint32_t n) noexcept;
     /// Takes `n` tokens even when there are not so many (what cannot be refused still
     /// counts), never owing more than one burst.
     void charge(std::chrono::steady_clock::time_point now, double n = 1) noexcept;
@@ -107,6 +111,82 @@ private:
     double burst_;
     double tokens_;
     std::chrono::steady_clock::time_point last_;
+};
+
+/// An account-level rate shared by every worker (AWS's adjustable per-account quotas): one
+/// token bucket, a second's worth of burst, under a lock. Workers draw from it in batches of
+/// about 1% of the rate into their own rate_allowance, so the publish path locks about a
+/// hundred times a second in all rather than per message; a worker's unspent batch can run the
+/// account over its rate by at most one batch.
+/// Thread contract: thread-safe.
+class shared_rate {
+public:
+    /// `per_second` 0: unlimited (take() always succeeds, nothing is locked).
+    shared_rate(std::uint32_t per_second, std::chrono::steady_clock::time_point now);
+    bool unlimited() const noexcept { return per_second_ == 0; }
+    /// The tokens a worker draws at once.
+    std::uint32_t batch() const noexcept { return batch_; }
+    /// Up to `n` tokens; 0 when the account is over its rate.
+    std::uint32_t draw(std::chrono::steady_clock::time_point now, std::uint32_t n);
+    /// Takes one token even when there is none (what cannot be refused still counts).
+    void charge(std::chrono::steady_clock::time_point now);
+
+private:
+    const std::uint32_t per_second_;
+    const std::uint32_t batch_;
+    core::mutex mutex_;
+    rate_bucket bucket_ TERN_GUARDED_BY(mutex_);
+};
+
+/// One worker's share of a shared_rate. Thread contract: owner worker only.
+class rate_allowance {
+public:
+    /// One token from the allowance, drawing a batch from `account` when it is empty.
+    bool take(shared_rate& account, std::chrono::steady_clock::time_point now) {
+        if (account.unlimited()) {
+            return true;
+        }
+        if (left_ == 0) {
+            left_ = account.draw(now, account.batch());
+            if (left_ == 0) {
+                return false;
+            }
+        }
+        --left_;
+        return true;
+    }
+    /// One token whatever is left (an outbound QoS 1 message, already owed to its receiver).
+    void charge(shared_rate& account, std::chrono::steady_clock::time_point now) {
+        if (account.unlimited()) {
+            return;
+        }
+        if (left_ > 0) {
+            --left_;
+        } else {
+            account.charge(now);
+        }
+    }
+
+private:
+    std::uint32_t left_ = 0;
+};
+
+/// The account-level quotas of broker_config::aws_account, as live counters.
+/// Thread contract: thread-safe.
+struct account_quotas {
+    account_quotas(const broker_config::aws_account_quotas& q,
+                   std::chrono::steady_clock::time_point now)
+        : max_connections(q.max_connections), connects(q.connects_per_second, now),
+          inbound_publishes(q.inbound_publishes_per_second, now),
+          outbound_publishes(q.outbound_publishes_per_second, now),
+          subscriptions(q.subscriptions_per_second, now) {}
+    const std::uint32_t max_connections; ///< 0: unlimited
+    /// Connections past CONNECT on `profile aws-iot` listeners.
+    std::atomic<std::uint32_t> connections{0};
+    shared_rate connects;
+    shared_rate inbound_publishes;
+    shared_rate outbound_publishes;
+    shared_rate subscriptions;
 };
 
 /// AWS's "connect requests per second per client ID: 1": remembers when each client id last

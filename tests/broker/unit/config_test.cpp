@@ -1218,6 +1218,48 @@ TEST_CASE("listener option profile: mosquitto (default) or aws-iot, per listener
           "t.conf:2: profile: missing value (expected mosquitto or aws-iot)");
 }
 
+TEST_CASE("listener options alpn, require_alpn, require_sni (TLS only)", "[config]") {
+    const auto c =
+        parse_ok("listener 8443\ncertfile c.pem\nkeyfile k.pem\nalpn x-amzn-mqtt-ca mqtt\n"
+                 "require_alpn true\nrequire_sni true\nlistener 8883\ncertfile c.pem\n"
+                 "keyfile k.pem\n");
+    CHECK(c.listeners[0].alpn == std::vector<std::string>{"x-amzn-mqtt-ca", "mqtt"});
+    CHECK(c.listeners[0].require_alpn);
+    CHECK(c.listeners[0].require_sni);
+    CHECK(c.listeners[1].alpn.empty());
+    CHECK_FALSE(c.listeners[1].require_alpn);
+    CHECK(parse_error("listener 8443\ncertfile c.pem\nkeyfile k.pem\nalpn\n") ==
+          "t.conf:4: alpn: expected one or more protocol names (e.g. x-amzn-mqtt-ca)");
+    CHECK(
+        parse_error("listener 1883\nrequire_sni true\n").find("TLS options are set but certfile") !=
+        std::string::npos);
+}
+
+TEST_CASE("aws_account_* quotas: AWS's defaults, 0 for unlimited; readiness_report", "[config]") {
+    const auto d = parse_ok("");
+    CHECK(d.aws_account.max_connections == 500'000);
+    CHECK(d.aws_account.connects_per_second == 500);
+    CHECK(d.aws_account.inbound_publishes_per_second == 20'000);
+    CHECK(d.aws_account.outbound_publishes_per_second == 20'000);
+    CHECK(d.aws_account.subscriptions_per_second == 500);
+    CHECK_FALSE(d.readiness_report);
+    const auto c = parse_ok("aws_account_max_connections 0\naws_account_connects_per_second 7\n"
+                            "aws_account_inbound_publishes_per_second 4294967295\n"
+                            "aws_account_outbound_publishes_per_second 1\n"
+                            "aws_account_subscriptions_per_second 2\nreadiness_report true\n");
+    CHECK(c.aws_account.max_connections == 0);
+    CHECK(c.aws_account.connects_per_second == 7);
+    CHECK(c.aws_account.inbound_publishes_per_second == 4'294'967'295U);
+    CHECK(c.aws_account.outbound_publishes_per_second == 1);
+    CHECK(c.aws_account.subscriptions_per_second == 2);
+    CHECK(c.readiness_report);
+    CHECK(parse_error("aws_account_connects_per_second -1\n") ==
+          "t.conf:1: aws_account_connects_per_second: expected 0 (unlimited) or an integer up to "
+          "4294967295, got '-1'");
+    CHECK(parse_error("readiness_report on\n") ==
+          "t.conf:1: readiness_report: expected true or false, got 'on'");
+}
+
 namespace {
 
 /// A module's configuration as a plug-in would keep it: `connection NAME` opens a block, the

@@ -83,6 +83,14 @@ struct listener_config {
         bool operator==(const sni_entry&) const = default;
     };
     std::vector<sni_entry> sni_certificates;
+    /// Tern: `alpn PROTOCOL...`, the ALPN protocols served in preference order; empty: mqtt,
+    /// x-amzn-mqtt-ca, x-amzn-http-ca. `require_alpn true` refuses a client offering none of
+    /// them (AWS IoT Core's port 443 with `x-amzn-mqtt-ca`); `require_sni true` refuses one
+    /// whose TLS hello names no server, or a name no certificate of the listener is for (AWS's
+    /// custom domains).
+    std::vector<std::string> alpn;
+    bool require_alpn = false;
+    bool require_sni = false;
 
     /// `allow_anonymous` of this listener, under `per_listener_settings true`; unset: the
     /// broker-wide value.
@@ -165,6 +173,20 @@ struct broker_config {
     /// would break or be throttled there (tern/broker/readiness.hpp). Off: not a branch of it
     /// is taken on the packet path.
     bool readiness_report = false;
+    /// AWS IoT Core's account-level quotas, applied on `profile aws-iot` listeners together
+    /// (every such listener is one account). AWS's adjustable defaults; 0: unlimited.
+    /// Directives `aws_account_max_connections`, `aws_account_connects_per_second`,
+    /// `aws_account_inbound_publishes_per_second`,
+    /// `aws_account_outbound_publishes_per_second`, `aws_account_subscriptions_per_second`.
+    struct aws_account_quotas {
+        std::uint32_t max_connections = 500'000;
+        std::uint32_t connects_per_second = 500;
+        std::uint32_t inbound_publishes_per_second = 20'000;
+        std::uint32_t outbound_publishes_per_second = 20'000;
+        std::uint32_t subscriptions_per_second = 500;
+        bool operator==(const aws_account_quotas&) const = default;
+    };
+    aws_account_quotas aws_account;
     /// `allow_zero_length_clientid`: a client may leave the client id to the broker (3.1.1
     /// with clean session, 5); false refuses it (return code 2 / 0x85). mosquitto default true.
     /// Broker-wide (tern has no per-listener value of it yet).

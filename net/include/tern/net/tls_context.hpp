@@ -61,6 +61,14 @@ struct tls_server_options {
     /// ALPN protocols served, in preference order. A client offering none of them (or no ALPN at
     /// all) is still served, without ALPN, as AWS IoT Core and mosquitto do.
     std::vector<std::string> alpn{"mqtt", "x-amzn-mqtt-ca", "x-amzn-http-ca"};
+    /// Refuse a client that offers no ALPN, or none of `alpn` (fatal alert
+    /// no_application_protocol): AWS IoT Core's port 443 serves MQTT over mutual TLS only to
+    /// clients asking for `x-amzn-mqtt-ca`.
+    bool require_alpn = false;
+    /// Refuse a client whose hello names no server, or a name that neither an `sni` entry nor
+    /// the default certificate is for (fatal alert unrecognized_name): AWS IoT Core's custom
+    /// domains are told apart by SNI alone.
+    bool require_sni = false;
 
     bool operator==(const tls_server_options&) const = default;
 };
