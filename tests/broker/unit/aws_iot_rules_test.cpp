@@ -278,3 +278,45 @@ TEST_CASE("aws-iot: 512 KiB a second per connection: a read over it puts the con
     CHECK(bytes.in_debt(t0 + std::chrono::milliseconds(10990)));
     CHECK_FALSE(bytes.in_debt(t0 + std::chrono::milliseconds(12010)));
 }
+
+TEST_CASE("aws-iot: an account-level rate shared by workers, drawn in batches of 1%", "[aws-iot]") {
+    const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    aws_iot::shared_rate account(20'000, t0);
+    CHECK(account.batch() == 200);
+    aws_iot::rate_allowance worker0;
+    aws_iot::rate_allowance worker1;
+    int taken = 0;
+    while (worker0.take(account, t0) && taken < 100'000) {
+        ++taken;
+        if (worker1.take(account, t0)) {
+            ++taken;
+        }
+    }
+    CHECK(taken == 20'000); // one second's worth, between both workers
+    CHECK_FALSE(worker1.take(account, t0));
+    // 10 ms later: 200 more, one batch, to whichever worker asks first.
+    const auto t1 = t0 + std::chrono::milliseconds(10);
+    CHECK(worker1.take(account, t1));
+    CHECK_FALSE(worker0.take(account, t1));
+    taken = 1;
+    while (worker1.take(account, t1)) {
+        ++taken;
+    }
+    CHECK(taken == 200);
+    // Charged (QoS 1 out) past empty: the account owes, and nobody draws until it is paid.
+    for (int i = 0; i < 100; ++i) {
+        worker0.charge(account, t1);
+    }
+    CHECK_FALSE(worker0.take(account, t1 + std::chrono::milliseconds(4)));
+    CHECK(worker0.take(account, t1 + std::chrono::milliseconds(16)));
+
+    aws_iot::shared_rate slow(5, t0);
+    CHECK(slow.batch() == 1);
+    CHECK(slow.draw(t0, 10) == 5);
+    CHECK(slow.draw(t0, 1) == 0);
+    aws_iot::shared_rate unlimited(0, t0);
+    aws_iot::rate_allowance w;
+    for (int i = 0; i < 1000; ++i) {
+        REQUIRE(w.take(unlimited, t0));
+    }
+}
