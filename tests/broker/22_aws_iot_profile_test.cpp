@@ -848,3 +848,50 @@ TEST_CASE("aws-iot profile: a port-443-style endpoint serves mutual TLS only wit
         CHECK(run_command(without).exit_code != 0);
     }
 }
+
+TEST_CASE("aws-iot profile: a resumed persistent session's stored messages are replayed at 10 a "
+          "second, in order",
+          "[broker][aws-iot][tern]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    {
+        mqtt_client device("aws-replay", MQTT_PROTOCOL_V311, false);
+        REQUIRE(device.connect(broker.port()) == 0);
+        REQUIRE(device.subscribe("replay/#", 1) == 1);
+        device.disconnect();
+    }
+    mqtt_client backend("aws-replay-backend");
+    REQUIRE(backend.connect(broker.port()) == 0);
+    constexpr int stored = 35;
+    for (int i = 0; i < stored; ++i) {
+        REQUIRE(backend.publish("replay/" + std::to_string(i), std::to_string(i), 1));
+    }
+    let_time_pass(1100ms); // AWS's one CONNECT a second per client id
+    mqtt_client device("aws-replay", MQTT_PROTOCOL_V311, false);
+    const auto start = clock::now();
+    REQUIRE(device.connect(broker.port()) == 0);
+    CHECK(device.session_present());
+    int received = 0;
+    int in_first_second = 0;
+    while (received < stored) {
+        const auto m = device.next_message(5s);
+        REQUIRE(m);
+        CHECK(m->payload == std::to_string(received)); // in order
+        ++received;
+        if (clock::now() - start < 1s) {
+            ++in_first_second;
+        }
+    }
+    const std::chrono::duration<double> elapsed = clock::now() - start;
+    INFO(in_first_second << " in the first second, all " << stored << " after " << elapsed.count()
+                         << " s");
+    // A burst of 10, then 10 a second: (35 - 10) / 10 = 2.5 s at the least, however fast the
+    // machine; at most 10 + 10 (+ one tick's worth) in the first second.
+    CHECK(elapsed.count() >= 2.4);
+    CHECK(in_first_second <= 23);
+    // Live messages flow at once once the backlog is out.
+    REQUIRE(backend.publish("replay/live", "live", 1));
+    const auto live = device.next_message(2s);
+    REQUIRE(live);
+    CHECK(live->payload == "live");
+}

@@ -410,6 +410,9 @@ void connection::check_deadline(steady::time_point now) {
         throttled_ = false;
         arm_read();
     }
+    if (replay_left_ != 0 && session_ != nullptr && !closing_) {
+        session_->send_queued(); // the next of the paced replay (profile aws-iot)
+    }
     if (closed_ || now < deadline_) {
         return;
     }

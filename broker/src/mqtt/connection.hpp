@@ -131,6 +131,8 @@ public:
     /// profile.
     std::uint16_t topic_alias_limit() const noexcept;
     bool closing() const noexcept override { return closing_; }
+    /// `profile aws-iot`: the backlog of a resumed session goes out at 10 a second.
+    bool may_send_queued() noexcept override;
 
 private:
     /// An encoded packet waiting to be written: `head` then `payload` (a view kept alive by
@@ -377,6 +379,10 @@ private:
     /// (`throttled_`) until the worker's tick finds the debt paid.
     std::optional<aws_iot::rate_bucket> byte_rate_;
     bool throttled_ = false;
+    /// `profile aws-iot`: what the resumed session held when this connection attached, still
+    /// to be replayed, and the 10-a-second bucket it is replayed through.
+    std::uint64_t replay_left_ = 0;
+    std::optional<aws_iot::rate_bucket> replay_rate_;
     /// `profile aws-iot` lifecycle events: the connection's sessionIdentifier, why it closed
     /// (AWS's disconnectReason; empty: the connection was lost) and whether the client asked.
     std::string session_identifier_;

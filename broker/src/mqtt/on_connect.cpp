@@ -615,7 +615,27 @@ void connection::attach(session& s, bool session_present) {
             client_id_, mqtt::to_string(version_), keep_alive_, will_ ? ", will" : "",
             session_present ? ", session resumed" : "", via);
     }
+    if (aws() && session_present) {
+        // AWS IoT Core replays "stored messages ... at a rate of 10 messages per second": the
+        // backlog found here is paced; what arrives later queues behind it.
+        replay_left_ = s.queued.size() + s.on_disk();
+        if (replay_left_ != 0) {
+            replay_rate_.emplace(aws_iot::replay_per_second, aws_iot::replay_per_second,
+                                 state_.clock.now());
+        }
+    }
     s.resume();
+}
+
+bool connection::may_send_queued() noexcept {
+    if (replay_left_ == 0) {
+        return true;
+    }
+    if (!replay_rate_->take(state_.clock.now())) {
+        return false; // check_deadline() tries again on the next tick
+    }
+    --replay_left_;
+    return true;
 }
 
 void connection::recheck_credentials() {

@@ -84,6 +84,10 @@ std::uint32_t session_expiry(std::optional<std::uint32_t> v5_requested,
 /// shared: AWS does not send them for `+`/`#` filters nor for `$share/...`.
 bool sends_retained_on_subscribe(std::string_view filter) noexcept;
 
+/// A resumed persistent session's stored messages are replayed at most this fast
+/// (mqtt.html, persistent sessions: "10 messages per second").
+inline constexpr double replay_per_second = 10;
+
 /// Publish requests per second on one connection, in and out together (not adjustable).
 inline constexpr double publishes_per_second = 100;
 /// Bytes per second a connection may send; the excess is delayed, not dropped.

@@ -412,6 +412,9 @@ void session::send_queued() {
         } else if (inflight.size() >= window()) {
             return;
         }
+        if (!sink->may_send_queued()) {
+            return;
+        }
         auto out = std::move(front);
         queued.pop_front();
         queued_bytes -= queue_bytes(out);

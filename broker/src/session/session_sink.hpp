@@ -33,6 +33,10 @@ public:
     virtual void hold_until_durable() = 0;
     /// The sink is going away: the session stops sending to it.
     virtual bool closing() const noexcept = 0;
+    /// The next queued message may go out now. A `profile aws-iot` connection replays what a
+    /// persistent session stored while it was away at AWS's 10 a second, and says no in
+    /// between (calling session::send_queued() again from its tick); others always say yes.
+    virtual bool may_send_queued() noexcept { return true; }
     /// Another client took the session over [MQTT-3.1.4-2]: the sink detaches from the
     /// session (which is about to move) and ends its side. `session_continues`: the new
     /// connection resumes the session (no Clean Start, and the session outlives a connection).
