@@ -22,6 +22,7 @@ packages=(
     # Independent MQTT peers used by the tests, so a codec bug cannot hide on both sides.
     libmosquitto-dev libpaho-mqtt-dev mosquitto mosquitto-clients
     chromium                          # headless browser for browser_websocket_test (MQTT.js)
+    prometheus                        # promtool checks the admin listener's /metrics
 )
 # Node.js and npm for the browser test: whatever `node` and `npm` PATH finds (e.g. a NodeSource
 # build, which bundles npm and conflicts with Debian's npm package), else Debian's.

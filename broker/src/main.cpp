@@ -3,6 +3,8 @@
 
 #include "readiness_command.hpp"
 
+#include <tern/admin/admin_config.hpp>
+#include <tern/admin/admin_server.hpp>
 #include <tern/broker/broker.hpp>
 #include <tern/broker/command_line.hpp>
 #include <tern/broker/config.hpp>
@@ -281,6 +283,8 @@ int main(int argc, char** argv) {
     config_registry modules;
     tern::store::persistence_config persistence;
     tern::store::register_directives(modules, persistence);
+    tern::admin::admin_config admin;
+    tern::admin::register_directives(modules, admin);
     auto cl = parse_command_line(args, &modules);
     if (!cl.config) {
         // --help, --test-config, a usage error, or a bad configuration file ("FILE:LINE: ...").
@@ -352,6 +356,18 @@ int main(int argc, char** argv) {
                                                                 : "interval");
         }
         broker server(config, services); // a copy: `config` still decides where errors go
+        std::unique_ptr<tern::admin::admin_server> admin_server;
+        if (admin.enabled) {
+            auto started =
+                tern::admin::admin_server::start(admin, {[&server] { return server.stats(); },
+                                                         [&server] { return server.readiness(); }});
+            if (!started.server) {
+                throw std::runtime_error(started.error);
+            }
+            admin_server = std::move(started.server);
+            log(log_level::info, "admin listener on {}:{}{}", admin.address, admin_server->port(),
+                admin.token.empty() ? " (loopback only)" : " (token)");
+        }
         if (!config.pid_file.empty()) {
             write_pid_file(config.pid_file);
             pid_written = true;

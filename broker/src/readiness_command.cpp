@@ -22,6 +22,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include <unistd.h>
 
@@ -126,8 +127,8 @@ private:
         if (result_.error.empty()) {
             result_.error = std::move(why);
         }
-        if (cancel_) {
-            cancel_();
+        if (auto cancel = std::exchange(cancel_, nullptr)) {
+            cancel(); // may complete the connect at once, which clears cancel_ too
         }
         if (conn_) {
             conn_->close();

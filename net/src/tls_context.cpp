@@ -437,6 +437,10 @@ tls_server_context::build_result tls_server_context::build(const tls_server_opti
         }
         self->sni_.emplace_back(lower(entry.host), sni_ctx);
     }
+    if (options.require_sni && options.certfile.empty() && options.sni.empty()) {
+        return {nullptr, "require_sni is set but the listener has no certificate a name could "
+                         "match (TLS-PSK only)"};
+    }
     if (options.require_alpn && options.alpn.empty()) {
         return {nullptr, "require_alpn is set but no ALPN protocol is served"};
     }

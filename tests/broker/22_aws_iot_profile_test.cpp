@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -894,4 +896,44 @@ TEST_CASE("aws-iot profile: a resumed persistent session's stored messages are r
     const auto live = device.next_message(2s);
     REQUIRE(live);
     CHECK(live->payload == "live");
+}
+
+TEST_CASE("aws-iot profile: a shared group gives each message to a member picked at random",
+          "[broker][aws-iot][tern][shared]") {
+    TERN_ONLY_TEST("Tern's AWS IoT Core profile");
+    broker_process broker(aws_profile());
+    std::vector<std::unique_ptr<mqtt_client>> members;
+    for (int i = 0; i < 4; ++i) {
+        members.push_back(std::make_unique<mqtt_client>("aws-member-" + std::to_string(i)));
+        REQUIRE(members.back()->connect(broker.port()) == 0);
+        REQUIRE(members.back()->subscribe("$share/workers/jobs/+", 1) == 1);
+    }
+    // Four publishers of 90 each: every connection stays within AWS's 100 a second.
+    constexpr int per_publisher = 90;
+    for (int p = 0; p < 4; ++p) {
+        mqtt_client pub("aws-jobs-" + std::to_string(p));
+        REQUIRE(pub.connect(broker.port()) == 0);
+        std::vector<int> mids;
+        for (int i = 0; i < per_publisher; ++i) {
+            mids.push_back(pub.publish_async("jobs/" + std::to_string(p), std::to_string(i), 1));
+        }
+        for (const int mid : mids) {
+            REQUIRE(pub.wait_published(mid));
+        }
+    }
+    std::vector<int> got(members.size(), 0);
+    int total = 0;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        while (members[i]->next_message(300ms)) {
+            ++got[i];
+            ++total;
+        }
+    }
+    INFO("members got " << got[0] << " " << got[1] << " " << got[2] << " " << got[3]);
+    CHECK(total == 4 * per_publisher); // each message to exactly one member
+    for (const int g : got) {
+        CHECK(g >= 40); // binomial(360, 1/4): mean 90, 6 standard deviations above 40
+    }
+    // Round robin (Tern's default elsewhere) would give exactly 90 each.
+    CHECK_FALSE(std::all_of(got.begin(), got.end(), [](int g) { return g == per_publisher; }));
 }

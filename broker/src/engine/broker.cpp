@@ -695,7 +695,13 @@ struct broker::impl {
             if (tick % 4 == 0 && !w.stopping) {
                 sweep_sessions(w);
                 if (w.readiness) {
-                    observe_readiness(w, now);
+                    try {
+                        observe_readiness(w, now);
+                    } catch (const std::exception& e) {
+                        // Out of memory copying samples: the report misses them, the tick
+                        // (deadlines, expiry) goes on.
+                        log(log_level::error, "readiness report: {}", e.what());
+                    }
                 }
                 if (w.index == 0 && w.state.durable) {
                     w.state.store->alive();

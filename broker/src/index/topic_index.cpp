@@ -213,16 +213,18 @@ public:
     struct upsert_result {
         std::size_t pos;
         bool inserted;
-        std::uint32_t old_weight; ///< of the replaced entry (inserted == false)
+        std::uint32_t old_weight;      ///< of the replaced entry (inserted == false)
+        bool old_skips_parent = false; ///< ditto
     };
 
     upsert_result upsert(const subscriber_ptr& who, const subscription& sub) {
         if (auto pos = find(who->key)) {
             sub_entry& e = entries_[*pos];
             const std::uint32_t old = e.sub.weight;
+            const bool old_skips = e.sub.hash_skips_parent;
             e.who = who;
             e.sub = sub;
-            return {*pos, false, old};
+            return {*pos, false, old, old_skips};
         }
         entries_.push_back(sub_entry{who->key, who, sub});
         const std::size_t pos = entries_.size() - 1;
@@ -231,12 +233,13 @@ public:
         } else if (entries_.size() > index_threshold) {
             build_index();
         }
-        return {pos, true, 0};
+        return {pos, true, 0, false};
     }
 
     struct erase_result {
         std::size_t pos;      ///< where the removed entry was
         std::uint32_t weight; ///< its weight
+        bool skips_parent;    ///< it was subscribed under `profile aws-iot`
     };
     /// Removes `key`; the former last entry (if any) now lives at `pos`.
     std::optional<erase_result> erase(std::uint64_t key) {
@@ -244,7 +247,7 @@ public:
         if (!pos) {
             return std::nullopt;
         }
-        const erase_result r{*pos, entries_[*pos].sub.weight};
+        const erase_result r{*pos, entries_[*pos].sub.weight, entries_[*pos].sub.hash_skips_parent};
         const std::size_t last = entries_.size() - 1;
         if (index_) {
             index_->erase(key);
@@ -393,6 +396,8 @@ struct strategy_cell {
 struct membership {
     subscriber_set members;
     weight_tree weights;
+    /// Members subscribed on a `profile aws-iot` listener (hash_skips_parent).
+    std::size_t aws_members = 0;
 };
 
 } // namespace
@@ -415,6 +420,11 @@ struct shared_group::impl {
         } else if (r.old_weight != s.weight) {
             m->weights.replace(r.pos, r.old_weight, s.weight);
         }
+        if (s.hash_skips_parent && (r.inserted || !r.old_skips_parent)) {
+            ++m->aws_members;
+        } else if (!s.hash_skips_parent && !r.inserted && r.old_skips_parent) {
+            --m->aws_members;
+        }
         return r.inserted;
     }
 
@@ -425,6 +435,9 @@ struct shared_group::impl {
         auto r = m->members.erase(key);
         if (!r) {
             return false;
+        }
+        if (r->skips_parent) {
+            --m->aws_members;
         }
         if (r->pos != last - 1) {
             // The former last member moved into the hole: move its weight there too.
@@ -444,10 +457,12 @@ struct shared_group::impl {
     /// match "a" (a group of mixed members keeps MQTT's rule).
     bool skips_parent() const {
         auto m = state.read();
-        const auto& members = m->members.entries();
-        return !members.empty() &&
-               std::all_of(members.begin(), members.end(),
-                           [](const sub_entry& e) { return e.sub.hash_skips_parent; });
+        return aws_only(*m);
+    }
+    /// Every member subscribed under `profile aws-iot`: the group runs as AWS IoT Core runs
+    /// one (parent not matched by `#`, a random member per message).
+    static bool aws_only(const membership& m) noexcept {
+        return !m.members.empty() && m.aws_members == m.members.size();
     }
 
     bool pick(const publish_context& ctx, std::uint64_t exclude_key, delivery& out) const {
@@ -462,7 +477,9 @@ struct shared_group::impl {
             return (exclude_key == 0 || e.key != exclude_key) &&
                    (!need_online || e.who->online.load(std::memory_order_relaxed));
         };
-        const share_strategy s = strategy->strategy.load(std::memory_order_relaxed);
+        // AWS IoT Core picks a member at random (mqtt.html, shared subscriptions).
+        const share_strategy s = aws_only(*m) ? share_strategy::random
+                                              : strategy->strategy.load(std::memory_order_relaxed);
         std::size_t chosen = n;
         if (s == share_strategy::least_inflight) {
             chosen = least_loaded(members, usable, true);

@@ -410,8 +410,17 @@ void connection::check_deadline(steady::time_point now) {
         throttled_ = false;
         arm_read();
     }
+    if (replay_left_ != 0 && session_ != nullptr && session_->queued.empty() &&
+        session_->on_disk() == 0) {
+        replay_left_ = 0; // the backlog is out (what was in flight needed no pacing)
+    }
     if (replay_left_ != 0 && session_ != nullptr && !closing_) {
-        session_->send_queued(); // the next of the paced replay (profile aws-iot)
+        try {
+            session_->send_queued(); // the next of the paced replay (profile aws-iot)
+        } catch (const std::exception& e) {
+            fail_unexpected(e.what());
+            return;
+        }
     }
     if (closed_ || now < deadline_) {
         return;

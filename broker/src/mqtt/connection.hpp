@@ -231,9 +231,11 @@ private:
     /// `profile aws-iot`: a SUBSCRIBE AWS IoT Core would not take as a whole (QoS 2: left
     /// unanswered; more than 8 filters: all refused). False when it was dealt with here.
     bool aws_subscribe_answered(const protocol::subscribe& s);
-    /// `profile aws-iot`: at most one CONNECT a second per client id; refuses it otherwise.
-    /// `profile aws-iot`: the account's concurrent connections and connects a second.
+    /// `profile aws-iot`: the account's concurrent connections and connects a second (the
+    /// count is checked, then taken at acceptance: concurrent CONNECTs on other workers may
+    /// pass it by one each, as with max_connections); refuses the CONNECT otherwise.
     bool within_account_quotas();
+    /// `profile aws-iot`: at most one CONNECT a second per client id; refuses it otherwise.
     bool within_connect_rate();
     /// `profile aws-iot`: publishes a lifecycle event (QoS 1, not retained) on `topic`.
     void publish_lifecycle(const std::string& topic, const std::string& payload);

@@ -35,6 +35,8 @@ void connection::observe_connect(const mqtt::connect& c) {
         r.note(readiness_finding::session_expiry_over_7_days, id, {},
                fmt::format("session expiry {} s", *c.props.session_expiry_interval));
     }
+    // Under `profile aws-iot` the checks of accept_connect already refused what AWS refuses
+    // (a long or `$` client id, a QoS 2 will): this reports what passed.
     if (c.will) {
         if (c.will->qos == mqtt::qos::exactly_once) {
             r.note(readiness_finding::qos2_publish, id, c.will->topic);
@@ -90,16 +92,15 @@ void connection::observe_subscription_count() {
 
 void connection::observe_topic(std::string_view topic, bool filter) {
     auto& r = *owner_.readiness;
+    bool share_name_too_long = false;
     if (filter && topic.starts_with(share_prefix)) {
         const auto name_end = topic.find('/', share_prefix.size());
-        if (name_end != std::string_view::npos &&
-            name_end - share_prefix.size() > aws_iot::max_share_name_bytes) {
-            r.note(readiness_finding::topic_too_long, client_id_, topic);
-        }
+        share_name_too_long = name_end != std::string_view::npos &&
+                              name_end - share_prefix.size() > aws_iot::max_share_name_bytes;
     }
     // The same exclusions AWS makes: `$share/<name>/` and `$aws/rules/<rule>/` do not count.
     const auto counted = aws_iot::counted_part(topic);
-    if (counted.size() > aws_iot::max_topic_bytes) {
+    if (share_name_too_long || counted.size() > aws_iot::max_topic_bytes) {
         r.note(readiness_finding::topic_too_long, client_id_, topic);
     }
     if (static_cast<std::size_t>(std::count(counted.begin(), counted.end(), '/')) >
@@ -115,7 +116,12 @@ void connection::observe_topic(std::string_view topic, bool filter) {
 }
 
 void connection::observe_publish_rate() {
-    if (++observed_publishes_ <= static_cast<std::uint32_t>(aws_iot::publishes_per_second)) {
+    if (observed_publishes_++ == 0) {
+        // A window opens at its first PUBLISH, so idle time before a burst does not count.
+        publishes_window_ = state_.clock.now();
+        return;
+    }
+    if (observed_publishes_ <= static_cast<std::uint32_t>(aws_iot::publishes_per_second)) {
         return;
     }
     // The 101st PUBLISH since the window opened: over the rate if that took under a second.
@@ -127,11 +133,13 @@ void connection::observe_publish_rate() {
                                                now - publishes_window_)
                                                .count()));
     }
-    publishes_window_ = now;
     observed_publishes_ = 0;
 }
 
 void connection::observe_bytes(std::size_t n) {
+    if (observed_bytes_ == 0) {
+        bytes_window_ = state_.clock.now();
+    }
     observed_bytes_ += n;
     if (observed_bytes_ <= static_cast<std::size_t>(aws_iot::bytes_per_second)) {
         return;
@@ -144,7 +152,6 @@ void connection::observe_bytes(std::size_t n) {
                         std::chrono::duration_cast<std::chrono::milliseconds>(now - bytes_window_)
                             .count()));
     }
-    bytes_window_ = now;
     observed_bytes_ = 0;
 }
 

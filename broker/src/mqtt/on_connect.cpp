@@ -628,6 +628,9 @@ void connection::attach(session& s, bool session_present) {
 }
 
 bool connection::may_send_queued() noexcept {
+    if (replay_left_ != 0 && session_->queued.empty() && session_->on_disk() == 0) {
+        replay_left_ = 0; // the backlog went (some of it was in flight): pacing ends
+    }
     if (replay_left_ == 0) {
         return true;
     }

@@ -10,9 +10,6 @@ void connection::on_publish(mqtt::publish& p,
     if (!resolve_topic_alias(p, aliased_topic) || !check_publish(p, !aliased_topic.empty())) {
         return; // the connection is closing with the reason
     }
-    if (owner_.readiness) {
-        observe_publish(p, aliased_topic.empty() ? p.topic : aliased_topic);
-    }
     if (aws() && p.qos == mqtt::qos::exactly_once) {
         // AWS IoT Core "doesn't send a PUBACK or SUBACK when QoS 2 is requested" (mqtt.html):
         // the message is dropped unanswered; MQTT 5, whose CONNACK said Maximum QoS 1, is
@@ -29,6 +26,9 @@ void connection::on_publish(mqtt::publish& p,
         send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
         hold_until_durable();
         return;
+    }
+    if (owner_.readiness) {
+        observe_publish(p, aliased_topic.empty() ? p.topic : aliased_topic); // not resends
     }
     auto reason = mqtt::reason_code::success;
     std::string_view reason_text;

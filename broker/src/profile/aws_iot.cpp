@@ -216,9 +216,28 @@ std::uint32_t shared_rate::draw(std::chrono::steady_clock::time_point now, std::
     return bucket_.take_up_to(now, n);
 }
 
-void shared_rate::charge(std::chrono::steady_clock::time_point now) {
+void shared_rate::charge(std::chrono::steady_clock::time_point now, std::uint32_t n) {
     core::lock lock(mutex_);
-    bucket_.charge(now);
+    bucket_.charge(now, n);
+}
+
+bool rate_allowance::refill(shared_rate& account, std::chrono::steady_clock::time_point now) {
+    if (now < retry_at_) {
+        return false;
+    }
+    const std::uint32_t got = account.draw(now, account.batch() + owed_);
+    if (got > owed_) {
+        left_ = got - owed_;
+        owed_ = 0;
+        return true;
+    }
+    owed_ -= got;
+    if (owed_ != 0) {
+        account.charge(now, owed_); // the account owes it now: later draws wait for it
+        owed_ = 0;
+    }
+    retry_at_ = now + std::chrono::milliseconds(10);
+    return false;
 }
 
 bool connect_throttle::admit(std::string_view client_id,

@@ -132,8 +132,9 @@ public:
     std::uint32_t batch() const noexcept { return batch_; }
     /// Up to `n` tokens; 0 when the account is over its rate.
     std::uint32_t draw(std::chrono::steady_clock::time_point now, std::uint32_t n);
-    /// Takes one token even when there is none (what cannot be refused still counts).
-    void charge(std::chrono::steady_clock::time_point now);
+    /// Takes `n` tokens even when there are not so many (what cannot be refused still
+    /// counts).
+    void charge(std::chrono::steady_clock::time_point now, std::uint32_t n = 1);
 
 private:
     const std::uint32_t per_second_;
@@ -142,7 +143,10 @@ private:
     rate_bucket bucket_ TERN_GUARDED_BY(mutex_);
 };
 
-/// One worker's share of a shared_rate. Thread contract: owner worker only.
+/// One worker's share of a shared_rate. An empty draw (the account over its rate) is not
+/// retried for 10 ms, and what is charged meanwhile is owed and settled at the next draw, so
+/// even a flood over the rate locks the account about a hundred times a second per worker.
+/// Thread contract: owner worker only.
 class rate_allowance {
 public:
     /// One token from the allowance, drawing a batch from `account` when it is empty.
@@ -150,11 +154,8 @@ public:
         if (account.unlimited()) {
             return true;
         }
-        if (left_ == 0) {
-            left_ = account.draw(now, account.batch());
-            if (left_ == 0) {
-                return false;
-            }
+        if (left_ == 0 && !refill(account, now)) {
+            return false;
         }
         --left_;
         return true;
@@ -164,15 +165,20 @@ public:
         if (account.unlimited()) {
             return;
         }
-        if (left_ > 0) {
-            --left_;
-        } else {
-            account.charge(now);
+        if (left_ == 0 && !refill(account, now)) {
+            ++owed_;
+            return;
         }
+        --left_;
     }
 
 private:
+    /// Draws a batch (plus what is owed); false when nothing is left for now.
+    bool refill(shared_rate& account, std::chrono::steady_clock::time_point now);
+
     std::uint32_t left_ = 0;
+    std::uint32_t owed_ = 0;
+    std::chrono::steady_clock::time_point retry_at_{};
 };
 
 /// The account-level quotas of broker_config::aws_account, as live counters.

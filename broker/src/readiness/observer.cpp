@@ -4,14 +4,44 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace tern::broker {
 
 namespace {
 
+/// Client ids and topics can be 64 KiB each (topic_too_long ones are long by definition):
+/// a sample keeps the first readiness_sample_bytes, cut at a UTF-8 boundary, and says so.
+std::string_view clipped(std::string_view s) noexcept {
+    if (s.size() <= readiness_sample_bytes) {
+        return s;
+    }
+    std::size_t end = readiness_sample_bytes - 3;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) {
+        --end; // not inside a multi-byte character
+    }
+    return s.substr(0, end);
+}
+
+std::string sample_text(std::string_view s) {
+    const auto kept = clipped(s);
+    return kept.size() == s.size() ? std::string(s) : std::string(kept) + "...";
+}
+
 void add_sample(std::vector<readiness_sample>& samples, std::string_view client_id,
                 std::string_view topic, std::string_view detail) {
     if (samples.size() >= readiness_sample_limit) {
+        return;
+    }
+    if (client_id.size() > readiness_sample_bytes || topic.size() > readiness_sample_bytes) {
+        auto id = sample_text(client_id);
+        auto t = sample_text(topic);
+        const auto same = [&](const readiness_sample& s) {
+            return s.client_id == id && s.topic == t;
+        };
+        if (std::none_of(samples.begin(), samples.end(), same)) {
+            samples.push_back({std::move(id), std::move(t), std::string(detail)});
+        }
         return;
     }
     const auto same = [&](const readiness_sample& s) {
@@ -37,10 +67,11 @@ void readiness_aggregate::merge(readiness_recorder& local) {
     }
     const std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < readiness_finding_count; ++i) {
-        auto& from = local.pending_[i];
-        if (from.count == 0) {
+        if (local.pending_[i].count == 0) {
             continue;
         }
+        // Taken out first: should a copy below throw, nothing is counted twice next time.
+        const auto from = std::exchange(local.pending_[i], readiness_record{});
         auto& to = report_.findings[i];
         to.count += from.count;
         if (to.first_seen_ms == 0 || from.first_seen_ms < to.first_seen_ms) {
@@ -53,7 +84,6 @@ void readiness_aggregate::merge(readiness_recorder& local) {
         if (to.samples.size() >= readiness_sample_limit) {
             full_[i].store(true, std::memory_order_relaxed);
         }
-        from = readiness_record{};
     }
     local.any_ = false;
 }

@@ -131,7 +131,11 @@ std::string printable(std::string_view s) {
         }
     }
     if (out.size() > 120) {
-        out = out.substr(0, 117) + "...";
+        std::size_t end = 117;
+        while (end > 0 && (static_cast<unsigned char>(out[end]) & 0xC0) == 0x80) {
+            --end; // cut between UTF-8 characters, not inside one
+        }
+        out = out.substr(0, end) + "...";
     }
     return out;
 }
@@ -159,7 +163,8 @@ std::string html_escape(std::string_view s) {
             break;
         default:
             if (c < 0x20 || c == 0x7F) {
-                out += fmt::format("&#x{:X};", c == 0 ? 0xFFFD : c + 0x2400);
+                // The Control Pictures block: U+2400 + c for C0, U+2421 for DEL.
+                out += fmt::format("&#x{:X};", c == 0x7F ? 0x2421 : c + 0x2400);
             } else {
                 out += ch;
             }

@@ -165,3 +165,23 @@ TEST_CASE("readiness: text and HTML say what breaks, worst first, escaped", "[re
     CHECK(clean.find("No findings") != std::string::npos);
     CHECK(render_html(readiness_report{}).find("id=\"clean\"") != std::string::npos);
 }
+
+TEST_CASE("readiness: long client ids and topics are cut in samples, between UTF-8 characters",
+          "[readiness][unit]") {
+    readiness_aggregate report(0);
+    readiness_recorder w(report, 1);
+    const std::string topic = "t/" + std::string(300, 'x');
+    std::string id(252, 'i');
+    id += "\xc3\xa9\xc3\xa9\xc3\xa9"; // é é é across the cut
+    w.note(readiness_finding::topic_too_long, id, topic);
+    w.note(readiness_finding::topic_too_long, id, topic); // the same sample once
+    report.merge(w);
+    const auto f = report.snapshot(2)[readiness_finding::topic_too_long];
+    CHECK(f.count == 2);
+    REQUIRE(f.samples.size() == 1);
+    CHECK(f.samples[0].topic.size() <= readiness_sample_bytes);
+    CHECK(f.samples[0].topic.ends_with("..."));
+    CHECK(f.samples[0].client_id.size() <= readiness_sample_bytes);
+    CHECK(nlohmann::json::accept(to_json(report.snapshot(3)))); // still valid UTF-8
+    CHECK(to_json(report.snapshot(3)).find("\xef\xbf\xbd") == std::string::npos); // no U+FFFD
+}

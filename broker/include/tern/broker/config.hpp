@@ -170,8 +170,8 @@ struct broker_config {
     std::optional<std::chrono::seconds> persistent_client_expiration;
     bool retain_available = true;
     /// `readiness_report`: the AWS IoT Core readiness observer records what in the traffic
-    /// would break or be throttled there (tern/broker/readiness.hpp). Off: not a branch of it
-    /// is taken on the packet path.
+    /// would break or be throttled there (tern/broker/readiness.hpp). Off: one null test per
+    /// hook on the packet path.
     bool readiness_report = false;
     /// AWS IoT Core's account-level quotas, applied on `profile aws-iot` listeners together
     /// (every such listener is one account). AWS's adjustable defaults; 0: unlimited.

@@ -76,6 +76,8 @@ struct readiness_record {
     std::vector<readiness_sample> samples; ///< distinct, at most readiness_sample_limit
 };
 inline constexpr std::size_t readiness_sample_limit = 10;
+/// Longer client ids and topics are cut to this many bytes (ending in "...") in samples.
+inline constexpr std::size_t readiness_sample_bytes = 256;
 
 /// An account-level figure at its peak since the observer started, against AWS's default
 /// quota (docs/aws-iot-profile.md; adjustable through AWS Service Quotas).

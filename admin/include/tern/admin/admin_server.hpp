@@ -1,0 +1,60 @@
+#pragma once
+/// The admin HTTP listener (Boost.Beast, HTTP/1.1 with keep-alive) on a thread of its own, so a
+/// slow scrape never delays a worker. It reads the broker only through thread-safe seams
+/// (broker::stats(), broker::readiness()).
+///
+///     GET /metrics         Prometheus text exposition (admin/metrics.hpp)
+///     GET /api/stats       the same figures as JSON
+///     GET /api/readiness   the readiness report as JSON (404 while the observer is off)
+///     GET /readiness       the readiness report as a self-contained HTML page
+///
+/// With a token configured every request needs `Authorization: Bearer TOKEN` (401 otherwise);
+/// without one, only loopback peers are served (403 otherwise).
+///
+/// Thread contract: start() and the destructor on one thread; the sources are called on the
+/// admin thread and must be thread-safe.
+
+#include <tern/admin/admin_config.hpp>
+#include <tern/broker/readiness.hpp>
+#include <tern/broker/stats.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace tern::admin {
+
+/// Where the figures come from (the broker's seams, or fakes in tests).
+struct admin_sources {
+    std::function<broker::broker_stats()> stats;
+    std::function<std::optional<broker::readiness_report>()> readiness;
+};
+
+class admin_server {
+public:
+    /// Binds `config.address:config.port` and starts serving. Errors (address in use, bad
+    /// address) are returned as text; never throws.
+    struct start_result {
+        std::unique_ptr<admin_server> server;
+        std::string error;
+    };
+    static start_result start(const admin_config& config, admin_sources sources);
+
+    /// Stops accepting, closes every connection and joins the thread.
+    ~admin_server();
+    admin_server(const admin_server&) = delete;
+    admin_server& operator=(const admin_server&) = delete;
+
+    /// The bound port (the ephemeral one for port 0).
+    std::uint16_t port() const noexcept;
+
+    struct impl;
+
+private:
+    explicit admin_server(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace tern::admin
