@@ -1,5 +1,7 @@
 #include "html_report.hpp"
 
+#include <tern/core/html.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,30 +29,7 @@ namespace {
 using json = nlohmann::json;
 
 std::string escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (const char c : s) {
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&#39;";
-            break;
-        default:
-            out += c;
-        }
-    }
-    return out;
+    return tern::core::html_escape(s);
 }
 
 // --- tolerant accessors --------------------------------------------------------------------

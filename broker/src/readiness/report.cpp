@@ -1,6 +1,8 @@
 // The readiness report's model: what each finding means, its JSON form and its renderings.
 #include <tern/broker/readiness.hpp>
 
+#include <tern/core/html.hpp>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -140,39 +142,6 @@ std::string printable(std::string_view s) {
     return out;
 }
 
-std::string html_escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&#39;";
-            break;
-        default:
-            if (c < 0x20 || c == 0x7F) {
-                // The Control Pictures block: U+2400 + c for C0, U+2421 for DEL.
-                out += fmt::format("&#x{:X};", c == 0x7F ? 0x2421 : c + 0x2400);
-            } else {
-                out += ch;
-            }
-        }
-    }
-    return out;
-}
-
 std::string with_separators(std::uint64_t n) {
     auto digits = fmt::format("{}", n);
     std::string out;
@@ -208,6 +177,8 @@ template <typename T> T integer_field(const nlohmann::json& j, const char* key, 
 }
 
 } // namespace
+
+using core::html_escape;
 
 const readiness_finding_info& info(readiness_finding f) noexcept {
     return finding_table[static_cast<std::size_t>(f)];
