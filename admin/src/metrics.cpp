@@ -8,21 +8,56 @@ namespace tern::admin {
 
 namespace {
 
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
 void family(std::string& out, std::string_view name, std::string_view type, std::string_view help,
             std::uint64_t value) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+    header(out, name, type, help);
+    out += fmt::format("{} {}\n", name, value);
 }
+
+/// A label value as the exposition format wants it: backslash, quote and newline escaped.
+std::string label(std::string_view v) {
+    std::string out;
+    for (const char c : v) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+constexpr const char* qos_names[] = {"0", "1", "2"};
+constexpr const char* version_names[] = {"3.1", "3.1.1", "5"};
 
 } // namespace
 
 std::string prometheus_text(const broker::broker_stats& s,
                             const std::optional<broker::readiness_report>& readiness) {
     std::string out;
-    out.reserve(4096);
+    out.reserve(8192);
     family(out, "tern_uptime_seconds", "gauge", "Seconds since the broker started.",
            static_cast<std::uint64_t>(s.uptime.count()));
     family(out, "tern_connections", "gauge", "Network connections past CONNECT.",
            s.clients_connected);
+    header(out, "tern_listener_connections", "gauge",
+           "Connections past CONNECT by listener and MQTT version.");
+    for (std::size_t i = 0; i < s.listeners.size(); ++i) {
+        const auto& l = s.listeners[i];
+        for (std::size_t v = 0; v < 3; ++v) {
+            out += fmt::format("tern_listener_connections{{listener=\"{}\",address=\"{}\","
+                               "transport=\"{}\",protocol=\"{}\"}} {}\n",
+                               i, label(l.name), label(l.transport), version_names[v],
+                               l.connections_by_version[v]);
+        }
+    }
     family(out, "tern_sessions", "gauge", "Sessions known, connected or not.", s.sessions);
     family(out, "tern_subscriptions", "gauge", "Subscriptions in the topic index.",
            s.subscriptions);
@@ -31,15 +66,40 @@ std::string prometheus_text(const broker::broker_stats& s,
            s.packets_received);
     family(out, "tern_packets_sent_total", "counter", "MQTT packets sent, of any type.",
            s.packets_sent);
-    family(out, "tern_publish_received_total", "counter", "PUBLISH packets received.",
-           s.messages_received);
-    family(out, "tern_publish_sent_total", "counter", "PUBLISH packets sent.", s.messages_sent);
-    family(out, "tern_publish_dropped_total", "counter",
-           "Messages dropped: over queue limits, or QoS 0 to a backed-up client.",
-           s.messages_dropped);
+    header(out, "tern_publish_received_total", "counter", "PUBLISH packets received, by QoS.");
+    for (std::size_t q = 0; q < 3; ++q) {
+        out += fmt::format("tern_publish_received_total{{qos=\"{}\"}} {}\n", qos_names[q],
+                           s.publish_received_by_qos[q]);
+    }
+    header(out, "tern_publish_sent_total", "counter", "PUBLISH packets sent, by QoS.");
+    for (std::size_t q = 0; q < 3; ++q) {
+        out += fmt::format("tern_publish_sent_total{{qos=\"{}\"}} {}\n", qos_names[q],
+                           s.publish_sent_by_qos[q]);
+    }
+    header(out, "tern_publish_dropped_total", "counter",
+           "Messages not delivered or not taken, by cause.");
+    for (std::size_t d = 0; d < broker::drop_cause_count; ++d) {
+        out += fmt::format("tern_publish_dropped_total{{cause=\"{}\"}} {}\n",
+                           broker::to_string(static_cast<broker::drop_cause>(d)),
+                           s.dropped_by_cause[d]);
+    }
+    header(out, "tern_connects_refused_total", "counter",
+           "CONNECTs refused, by CONNACK reason (authentication refusals are \"Not authorized\" "
+           "and \"Bad user name or password\").");
+    for (const auto& [reason, n] : s.connects_refused) {
+        out += fmt::format("tern_connects_refused_total{{reason=\"{}\"}} {}\n", label(reason), n);
+    }
+    family(out, "tern_tls_handshake_failures_total", "counter",
+           "TLS connections that ended in a TLS error before CONNECT.", s.tls_handshake_failures);
     family(out, "tern_received_bytes_total", "counter", "Bytes read from clients.",
            s.bytes_received);
     family(out, "tern_sent_bytes_total", "counter", "Bytes written to clients.", s.bytes_sent);
+    header(out, "tern_worker_loop_lag_seconds", "gauge",
+           "How late each worker's last 250 ms tick ran (event-loop lag).");
+    for (std::size_t w = 0; w < s.worker_loop_lag_seconds.size(); ++w) {
+        out += fmt::format("tern_worker_loop_lag_seconds{{worker=\"{}\"}} {:.6f}\n", w,
+                           s.worker_loop_lag_seconds[w]);
+    }
     if (!readiness) {
         return out;
     }
@@ -82,6 +142,27 @@ std::string stats_json(const broker::broker_stats& s) {
     j["publish_dropped"] = s.messages_dropped;
     j["bytes_received"] = s.bytes_received;
     j["bytes_sent"] = s.bytes_sent;
+    j["publish_received_by_qos"] = s.publish_received_by_qos;
+    j["publish_sent_by_qos"] = s.publish_sent_by_qos;
+    auto& drops = j["dropped_by_cause"] = nlohmann::ordered_json::object();
+    for (std::size_t d = 0; d < broker::drop_cause_count; ++d) {
+        drops[broker::to_string(static_cast<broker::drop_cause>(d))] = s.dropped_by_cause[d];
+    }
+    auto& refused = j["connects_refused"] = nlohmann::ordered_json::object();
+    for (const auto& [reason, n] : s.connects_refused) {
+        refused[reason] = n;
+    }
+    j["tls_handshake_failures"] = s.tls_handshake_failures;
+    auto& listeners = j["listeners"] = nlohmann::ordered_json::array();
+    for (const auto& l : s.listeners) {
+        listeners.push_back({{"name", l.name},
+                             {"transport", l.transport},
+                             {"connections",
+                              {{"3.1", l.connections_by_version[0]},
+                               {"3.1.1", l.connections_by_version[1]},
+                               {"5", l.connections_by_version[2]}}}});
+    }
+    j["worker_loop_lag_seconds"] = s.worker_loop_lag_seconds;
     return j.dump();
 }
 

@@ -27,12 +27,23 @@ std::optional<std::string> parse_error_of(const std::string& text, admin::admin_
 TEST_CASE("admin: every family has HELP and TYPE, counters end in _total", "[admin]") {
     broker::broker_stats s;
     s.messages_received = 7;
+    s.publish_received_by_qos[1] = 7;
     s.clients_connected = 3;
+    s.listeners.push_back({"*:1883", "mqtt", {0, 2, 1}});
+    s.connects_refused.emplace_back("Not \"authorized\"", 3);
+    s.worker_loop_lag_seconds = {0.0015, 0};
     const auto text = admin::prometheus_text(s, std::nullopt);
-    CHECK(
-        text.find("# TYPE tern_publish_received_total counter\ntern_publish_received_total 7\n") !=
-        std::string::npos);
+    INFO(text);
+    CHECK(text.find("# TYPE tern_publish_received_total counter\n"
+                    "tern_publish_received_total{qos=\"0\"} 0\n"
+                    "tern_publish_received_total{qos=\"1\"} 7\n") != std::string::npos);
     CHECK(text.find("tern_connections 3\n") != std::string::npos);
+    CHECK(text.find("tern_listener_connections{listener=\"0\",address=\"*:1883\","
+                    "transport=\"mqtt\",protocol=\"5\"} 1\n") != std::string::npos);
+    // Quotes in label values are escaped.
+    CHECK(text.find("tern_connects_refused_total{reason=\"Not \\\"authorized\\\"\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("tern_worker_loop_lag_seconds{worker=\"0\"} 0.001500\n") != std::string::npos);
     CHECK(text.find("tern_readiness") == std::string::npos);
     std::size_t pos = 0;
     while ((pos = text.find("# TYPE ", pos)) != std::string::npos) {

@@ -6,7 +6,6 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -44,11 +43,13 @@ std::string body_of(const command_result& r) {
     return r.output.substr(0, r.output.rfind("\nHTTP "));
 }
 
-/// The value of the unlabelled sample `name` in an exposition, or -1.
+/// The value of sample `name` (with its labels, as written: `x{qos="1"}`), or -1.
 long long sample(const std::string& text, const std::string& name) {
-    const std::regex line("(^|\n)" + name + " ([0-9]+)\n");
-    std::smatch m;
-    return std::regex_search(text, m, line) ? std::stoll(m[2]) : -1;
+    const auto at = text.find("\n" + name + " ");
+    if (at == std::string::npos) {
+        return -1;
+    }
+    return std::stoll(text.substr(at + name.size() + 2));
 }
 
 } // namespace
@@ -72,16 +73,30 @@ TEST_CASE("admin: /metrics follows the traffic and passes promtool", "[admin][te
     REQUIRE(r.exit_code == 0);
     CHECK(contains(r.output, "HTTP 200"));
     const auto text = body_of(r);
-    CHECK(sample(text, "tern_publish_received_total") == 25);
-    CHECK(sample(text, "tern_publish_sent_total") >= 25);
+    CHECK(sample(text, "tern_publish_received_total{qos=\"1\"}") == 25);
+    CHECK(sample(text, "tern_publish_received_total{qos=\"0\"}") == 0);
+    CHECK(sample(text, "tern_publish_sent_total{qos=\"1\"}") == 25);
     CHECK(sample(text, "tern_connections") == 2);
     CHECK(sample(text, "tern_subscriptions") == 1);
+    const auto listener0 = text.find("\ntern_listener_connections{listener=\"0\",address=\"" +
+                                     std::string("127.0.0.1:") + std::to_string(a.broker.port()) +
+                                     "\",transport=\"mqtt\",protocol=\"3.1.1\"} 2\n");
+    CHECK(listener0 != std::string::npos);
     CHECK(contains(text, "# TYPE tern_publish_received_total counter"));
     CHECK(contains(text,
                    "tern_readiness_findings_total{finding=\"qos2_publish\",blocking=\"true\"} 0"));
     CHECK(contains(text, "tern_readiness_account_aws_default{quota=\"connects_per_second\"} 500"));
 
-    const auto check = run_command({"promtool", "check", "metrics"}, 15s, text);
+    // A refused CONNECT (3.1.1, empty client id without clean session: return code 2) is
+    // counted by reason.
+    raw_socket refused(a.broker.port());
+    REQUIRE(refused.send(hex("10 0c 00 04 4d 51 54 54 04 00 00 3c 00 00")));
+    REQUIRE(refused.read_packet());
+    const auto after = body_of(a.get("/metrics"));
+    CHECK(sample(after, "tern_connects_refused_total{reason=\"Client Identifier not valid\"}") ==
+          1);
+
+    const auto check = run_command({"promtool", "check", "metrics"}, 15s, after);
     INFO(check.output);
     CHECK(check.exit_code == 0);
 }

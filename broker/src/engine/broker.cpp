@@ -257,6 +257,39 @@ broker_stats collect_stats(const shared_state& state) {
         s.bytes_received += c.bytes_received.load(std::memory_order_relaxed);
         s.bytes_sent += c.bytes_sent.load(std::memory_order_relaxed);
         s.messages_dropped += c.publish_dropped.load(std::memory_order_relaxed);
+        for (std::size_t q = 0; q < 3; ++q) {
+            s.publish_received_by_qos[q] +=
+                c.publish_received_qos[q].load(std::memory_order_relaxed);
+            s.publish_sent_by_qos[q] += c.publish_sent_qos[q].load(std::memory_order_relaxed);
+        }
+        for (std::size_t d = 0; d < drop_cause_count; ++d) {
+            s.dropped_by_cause[d] += c.dropped[d].load(std::memory_order_relaxed);
+        }
+        s.tls_handshake_failures += c.tls_handshake_failures.load(std::memory_order_relaxed);
+        s.worker_loop_lag_seconds.push_back(
+            static_cast<double>(c.loop_lag_us.load(std::memory_order_relaxed)) / 1e6);
+    }
+    for (std::size_t code = 0; code < 256; ++code) {
+        std::uint64_t n = 0;
+        for (const auto& w : state.workers) {
+            n += w->counters.connects_refused[code].load(std::memory_order_relaxed);
+        }
+        if (n != 0) {
+            s.connects_refused.emplace_back(
+                std::string(protocol::to_string(static_cast<protocol::reason_code>(code))), n);
+        }
+    }
+    for (std::size_t i = 0; i < state.config.listeners.size(); ++i) {
+        const auto& l = state.config.listeners[i];
+        listener_stats ls;
+        ls.name = state.listener_names[i];
+        const bool ws = l.protocol == "websockets";
+        ls.transport = l.tls() ? (ws ? "wss" : "mqtts") : (ws ? "ws" : "mqtt");
+        for (std::size_t v = 0; v < 3; ++v) {
+            ls.connections_by_version[v] =
+                state.connections_by_version[i][v].load(std::memory_order_relaxed);
+        }
+        s.listeners.push_back(std::move(ls));
     }
     s.uptime = std::chrono::duration_cast<std::chrono::seconds>(state.clock.now() - state.started);
     s.clients_connected = state.connection_count.load();
@@ -467,6 +500,7 @@ struct broker::impl {
                 port.store(bound.port());
             }
             ports.push_back(bound.port());
+            state.listener_names[listeners.size()] = endpoint_string(bound);
             log(log_level::info, "listening on {}{} ({} worker thread{})", endpoint_string(bound),
                 l.protocol == "websockets" ? (l.tls() ? " (WebSocket over TLS)" : " (WebSocket)")
                                            : (l.tls() ? " (TLS)" : ""),
@@ -678,7 +712,13 @@ struct broker::impl {
                 break;
             }
             w.sweep_timer.expires_after(250ms);
+            const auto due = std::chrono::steady_clock::now() + 250ms;
             co_await w.sweep_timer.async_wait(use_nothrow);
+            const auto late = std::chrono::steady_clock::now() - due;
+            w.counters.loop_lag_us.store(
+                static_cast<std::uint64_t>(std::max<std::int64_t>(
+                    0, std::chrono::duration_cast<std::chrono::microseconds>(late).count())),
+                std::memory_order_relaxed);
             // check_deadline() may close connections, which removes them from the map.
             all.clear();
             for (const auto& [key, c] : w.connections) {

@@ -22,6 +22,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/container/small_vector.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -61,10 +62,19 @@ struct worker_counters {
     std::atomic<std::uint64_t> connects{0};
     /// Topic filters subscribed (granted or not): AWS's "subscriptions per second" counts these.
     std::atomic<std::uint64_t> subscribe_filters{0};
+    std::array<std::atomic<std::uint64_t>, 3> publish_received_qos{};
+    std::array<std::atomic<std::uint64_t>, 3> publish_sent_qos{};
+    std::array<std::atomic<std::uint64_t>, drop_cause_count> dropped{};
+    /// CONNECTs refused, by CONNACK reason code (MQTT 5 numbering).
+    std::array<std::atomic<std::uint64_t>, 256> connects_refused{};
+    std::atomic<std::uint64_t> tls_handshake_failures{0};
+    /// How late the last 250 ms tick ran, in microseconds.
+    std::atomic<std::uint64_t> loop_lag_us{0};
 
     void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
+    void drop(drop_cause why) noexcept { add(dropped[static_cast<std::size_t>(why)], 1); }
 };
 
 /// A request to move the session `key` to the connection waiting for it on worker `to`.
@@ -240,6 +250,13 @@ struct shared_state {
     std::chrono::steady_clock::time_point started = clock.now();
     /// Effective limits derived from the configuration.
     std::uint32_t max_packet_size = 0;
+    /// Per listener (indexed like config.listeners), connections past CONNECT by protocol
+    /// version (3.1, 3.1.1, 5). Thread-safe atomics; the array is sized once.
+    std::unique_ptr<std::array<std::atomic<std::uint64_t>, 3>[]> connections_by_version =
+        std::make_unique<std::array<std::atomic<std::uint64_t>, 3>[]>(config.listeners.size());
+    /// Per listener, the address it is bound to ("127.0.0.1:1883", "[::]:8883"): written
+    /// once before the workers start, read-only afterwards.
+    std::vector<std::string> listener_names = std::vector<std::string>(config.listeners.size());
 };
 
 /// Sums every worker's counters and reads the shared gauges. Thread-safe.

@@ -89,6 +89,9 @@ void connection::read_and_handle(boost::system::error_code ec) {
     if (ec) {
         // EOF or reset without DISCONNECT: an abnormal close, so the will is published.
         if (const auto why = transport_->describe_error(); !why.empty()) {
+            if (transport_->peer().tls && !connect_received_) {
+                owner_.counters.add(owner_.counters.tls_handshake_failures, 1);
+            }
             log(log_level::info, "{}: {}, closing", describe(), why);
         } else if (decoder_.mid_packet()) {
             log(log_level::info, "{}: connection lost mid-packet ({})", describe(), ec.message());
@@ -660,6 +663,7 @@ void connection::finish() {
     if (counted_) {
         state_.connection_count.fetch_sub(1);
         listener_connections_.fetch_sub(1);
+        state_.connections_by_version[listener_index_][version_slot()].fetch_sub(1);
         if (aws()) {
             state_.aws_account.connections.fetch_sub(1);
         }

@@ -125,6 +125,10 @@ public:
     /// The transport's view of the peer (address, TLS identity, WebSocket details).
     const net::peer_identity& peer() const noexcept { return transport_->peer(); }
     bool v5() const noexcept { return version_ == protocol::protocol_version::v5; }
+    /// 0 for MQTT 3.1, 1 for 3.1.1, 2 for 5 (shared_state::connections_by_version).
+    std::size_t version_slot() const noexcept {
+        return version_ == protocol::protocol_version::v3_1 ? 0 : v5() ? 2 : 1;
+    }
     /// The listener behaves like AWS IoT Core (`profile aws-iot`, profile/aws_iot.hpp).
     bool aws() const noexcept { return listener_.profile == listener_profile::aws_iot; }
     /// Topic aliases the client may set: the listener's max_topic_alias, AWS's 8 under its

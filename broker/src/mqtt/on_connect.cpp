@@ -7,6 +7,7 @@ namespace tern::broker {
 
 void connection::refuse_connect(mqtt::reason_code reason, std::string_view why) {
     log(log_level::info, "{}: CONNECT refused: {} ({})", peer_, why, mqtt::to_string(reason));
+    owner_.counters.add(owner_.counters.connects_refused[static_cast<std::uint8_t>(reason)], 1);
     connect_received_ = true; // nothing more is read
     mqtt::connack ack{false, reason, {}};
     if (v5()) {
@@ -50,6 +51,7 @@ void connection::accept_connect(const mqtt::connect& c,
     owner_.counters.add(owner_.counters.connects, 1);
     listener_connections_.fetch_add(1);
     counted_ = true;
+    state_.connections_by_version[listener_index_][version_slot()].fetch_add(1);
     if (aws()) {
         state_.aws_account.connections.fetch_add(1);
     }

@@ -6,6 +6,10 @@ namespace tern::broker {
 void connection::on_publish(mqtt::publish& p,
                             const std::shared_ptr<const std::uint8_t[]>& storage) {
     owner_.counters.add(owner_.counters.messages_received, 1);
+    owner_.counters.add(
+        owner_.counters
+            .publish_received_qos[std::min<std::size_t>(static_cast<std::size_t>(p.qos), 2)],
+        1);
     std::string aliased_topic;
     if (!resolve_topic_alias(p, aliased_topic) || !check_publish(p, !aliased_topic.empty())) {
         return; // the connection is closing with the reason
@@ -37,6 +41,7 @@ void connection::on_publish(mqtt::publish& p,
     if (!owner_.authenticator->authorize(identity_, auth::access::publish, topic)) {
         // mosquitto: the message is dropped and the flow completes; MQTT 5 learns why.
         log(log_level::info, "{}: PUBLISH on '{}' denied (not authorized)", describe(), topic);
+        owner_.counters.drop(drop_cause::not_authorized);
         reason = mqtt::reason_code::not_authorized;
     } else if (p.qos != mqtt::qos::at_most_once && state_.durable && state_.store->failing()) {
         // Nothing is acknowledged that the store could not keep: v5 learns why, a 3.1.1
@@ -54,6 +59,7 @@ void connection::on_publish(mqtt::publish& p,
         // would flood the log too, so debug only.
         log(log_level::debug, "{}: PUBLISH on '{}' discarded: over 100 a second", describe(),
             topic);
+        owner_.counters.drop(drop_cause::rate_limited);
         reason = mqtt::reason_code::quota_exceeded;
         reason_text = "over AWS IoT Core's 100 publishes a second on a connection";
     } else if (publish_rate_ &&
@@ -61,6 +67,7 @@ void connection::on_publish(mqtt::publish& p,
         // The account's "inbound publish requests per second" (adjustable, default 20,000).
         log(log_level::debug, "{}: PUBLISH on '{}' discarded: the account is over its rate",
             describe(), topic);
+        owner_.counters.drop(drop_cause::rate_limited);
         reason = mqtt::reason_code::quota_exceeded;
         reason_text = "over the account's inbound publishes a second";
     } else if (const auto refused = aws() ? aws_publish_refusal(p, topic) : std::nullopt) {
@@ -74,6 +81,7 @@ void connection::on_publish(mqtt::publish& p,
             describe(), p.topic, p.payload.size());
         // mosquitto 2.0 answers 0x95 Packet too large, which is not a PUBACK/PUBREC reason
         // code [MQTT-3.4.2.1]: a strict client would fail the connection. 0x83 is.
+        owner_.counters.drop(drop_cause::too_large);
         reason = mqtt::reason_code::implementation_specific_error;
         reason_text = "payload larger than message_size_limit";
     } else if (distribute(p, storage, std::move(aliased_topic)) == 0 && v5()) {

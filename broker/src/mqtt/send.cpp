@@ -23,6 +23,7 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
         auto& account = state_.aws_account.outbound_publishes;
         if (packet_id == 0) {
             if (!publish_rate_->take(now) || !owner_.aws_outbound.take(account, now)) {
+                owner_.counters.drop(drop_cause::rate_limited);
                 return false;
             }
         } else {
@@ -80,6 +81,7 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
         log(log_level::debug,
             "{}: message on '{}' ({} bytes) over the client's maximum packet size, dropped",
             describe(), m.publish.topic, layout->total_size);
+        owner_.counters.drop(drop_cause::too_large);
         return false;
     }
     frame f;
@@ -93,6 +95,9 @@ bool connection::send_publish(const outbound_message& out, std::uint16_t packet_
     f.payload = p.payload;
     f.keep = out.msg;
     owner_.counters.add(owner_.counters.messages_sent, 1);
+    owner_.counters.add(
+        owner_.counters.publish_sent_qos[std::min<std::size_t>(static_cast<std::size_t>(p.qos), 2)],
+        1);
     if (owner_.readiness) {
         observe_publish_rate();
     }

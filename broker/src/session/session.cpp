@@ -355,6 +355,7 @@ bool session::enqueue(outbound_message&& out) {
 void session::note_drop(const outbound_message& out, const char* why) {
     ++dropped;
     owner->counters.add(owner->counters.publish_dropped, 1);
+    owner->counters.drop(drop_cause::queue_full);
     // One line for the first drop and then every 1000th: counted, never silent, never a flood.
     if (dropped % 1000 == 1) {
         log(log_level::warn,
