@@ -11,8 +11,10 @@
 #include <boost/beast/http.hpp>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <thread>
 
@@ -39,7 +41,95 @@ bool same_token(std::string_view a, std::string_view b) noexcept {
     return diff == 0;
 }
 
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+nlohmann::json client_json(const broker::client_info& c) {
+    return {{"client_id", c.client_id},
+            {"username", c.username},
+            {"address", c.address},
+            {"listener", c.listener},
+            {"protocol", c.protocol},
+            {"connected_ms", c.connected_ms},
+            {"bridge", c.bridge},
+            {"shared_member", c.shared_member},
+            {"subscriptions", c.subscriptions},
+            {"inflight", c.inflight},
+            {"queued", c.queued}};
+}
+
+/// The value of query parameter `name` in `target` ("/path?a=1&b=2"), undecoded but for %XX
+/// and '+'.
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+    const auto q = target.find('?');
+    if (q == std::string_view::npos) {
+        return std::nullopt;
+    }
+    auto rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const auto pair = rest.substr(0, amp);
+        const auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name) {
+            const auto raw =
+                eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+            std::string out;
+            for (std::size_t i = 0; i < raw.size(); ++i) {
+                if (raw[i] == '+') {
+                    out += ' ';
+                } else if (raw[i] == '%' && i + 2 < raw.size() + 0 && i + 2 <= raw.size() - 1) {
+                    unsigned v = 0;
+                    const auto r = std::from_chars(raw.data() + i + 1, raw.data() + i + 3, v, 16);
+                    if (r.ec == std::errc{} && r.ptr == raw.data() + i + 3) {
+                        out += static_cast<char>(v);
+                        i += 2;
+                    } else {
+                        out += raw[i];
+                    }
+                } else {
+                    out += raw[i];
+                }
+            }
+            return out;
+        }
+        if (amp == std::string_view::npos) {
+            break;
+        }
+        rest = rest.substr(amp + 1);
+    }
+    return std::nullopt;
+}
+
 } // namespace
+
+bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+    // Iterative, with one backtrack point: linear in practice, no recursion on hostile input.
+    std::size_t p = 0;
+    std::size_t t = 0;
+    std::size_t star = std::string_view::npos;
+    std::size_t resume = 0;
+    while (t < text.size()) {
+        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+            ++p;
+            ++t;
+        } else if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            resume = t;
+        } else if (star != std::string_view::npos) {
+            p = star + 1;
+            t = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (p < pattern.size() && pattern[p] == '*') {
+        ++p;
+    }
+    return p == pattern.size();
+}
 
 struct admin_server::impl {
     impl(const admin_config& c, admin_sources s) : config(c), sources(std::move(s)) {}
@@ -51,9 +141,57 @@ struct admin_server::impl {
     std::thread thread;
     std::atomic<std::uint16_t> bound_port{0};
 
+    /// The drain in progress or last run. Admin thread only.
+    struct drain_state {
+        std::string state = "idle"; ///< idle, running, stopped, done
+        std::vector<std::string> targets;
+        std::size_t next = 0;
+        std::size_t disconnected = 0;
+        double rate = 0;
+        double credit = 0;
+        std::string server_reference;
+        std::int64_t started_ms = 0;
+    } drain;
+    asio::steady_timer drain_timer{ctx};
+
+    nlohmann::json drain_json() const {
+        return {{"state", drain.state},
+                {"matched", drain.targets.size()},
+                {"disconnected", drain.disconnected},
+                {"remaining", drain.targets.size() - drain.next},
+                {"rate", drain.rate},
+                {"started_ms", drain.started_ms}};
+    }
+
+    /// Every 100 ms: a tenth of a second's worth of disconnections.
+    void drain_step() {
+        drain_timer.expires_after(std::chrono::milliseconds(100));
+        drain_timer.async_wait([this](boost::system::error_code ec) {
+            if (ec || drain.state != "running") {
+                return;
+            }
+            drain.credit += drain.rate / 10;
+            while (drain.credit >= 1 && drain.next < drain.targets.size()) {
+                drain.credit -= 1;
+                broker::disconnect_request r;
+                r.client_id = drain.targets[drain.next++];
+                r.reason = 0x9C; // Use another server
+                r.server_reference = drain.server_reference;
+                drain.disconnected += sources.disconnect(r);
+            }
+            if (drain.next == drain.targets.size()) {
+                drain.state = "done";
+                log(log_level::info, "drain done: {} of {} clients disconnected",
+                    drain.disconnected, drain.targets.size());
+                return;
+            }
+            drain_step();
+        });
+    }
+
     using response = http::response<http::string_body>;
 
-    response answer(const http::request<http::string_body>& req, bool loopback_peer) const {
+    response answer(const http::request<http::string_body>& req, bool loopback_peer) {
         response res;
         res.version(req.version());
         res.keep_alive(req.keep_alive());
@@ -62,7 +200,7 @@ struct admin_server::impl {
         const auto fail = [&](http::status status, std::string_view why) {
             res.result(status);
             res.set(http::field::content_type, "application/json");
-            res.body() = fmt::format("{{\"error\":\"{}\"}}\n", why);
+            res.body() = nlohmann::json{{"error", why}}.dump() + "\n";
         };
         if (!config.token.empty()) {
             const auto auth = req[http::field::authorization];
@@ -81,9 +219,61 @@ struct admin_server::impl {
         }
         const std::string_view target = req.target();
         const auto path = target.substr(0, target.find('?'));
-        if (req.method() != http::verb::get && req.method() != http::verb::head) {
+        const auto json_reply = [&](http::status status, const nlohmann::json& j) {
+            res.result(status);
+            res.set(http::field::content_type, "application/json");
+            res.body() = j.dump() + "\n";
+        };
+        const bool post = req.method() == http::verb::post;
+        if (post || req.method() == http::verb::delete_) {
+            const bool known = (post && (path == "/api/clients/kick" || path == "/api/drain")) ||
+                               (!post && path == "/api/drain");
+            if (!known) {
+                fail(http::status::method_not_allowed, "not served with this method");
+            } else if (post && req[http::field::content_type].find("application/json") ==
+                                   std::string_view::npos) {
+                fail(http::status::unsupported_media_type,
+                     "POST bodies must be Content-Type: application/json");
+            } else if (post && path == "/api/clients/kick") {
+                const auto body = nlohmann::json::parse(req.body(), nullptr, false);
+                if (!body.is_object() || !body.contains("client_id") ||
+                    !body["client_id"].is_string()) {
+                    fail(http::status::bad_request, R"(expected {"client_id": "..."})");
+                } else {
+                    broker::disconnect_request r;
+                    r.client_id = body["client_id"].get<std::string>();
+                    const auto n = sources.disconnect(r);
+                    json_reply(n == 0 ? http::status::not_found : http::status::ok,
+                               {{"client_id", r.client_id}, {"disconnected", n}});
+                }
+            } else if (post && path == "/api/drain") {
+                start_drain(req.body(), json_reply, fail);
+            } else if (!post && path == "/api/drain") {
+                if (drain.state == "running") {
+                    drain.state = "stopped";
+                    drain_timer.cancel();
+                    log(log_level::info, "drain stopped after {} of {} clients", drain.disconnected,
+                        drain.targets.size());
+                }
+                json_reply(http::status::ok, drain_json());
+            }
+        } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
             fail(http::status::method_not_allowed, "only GET is served here");
             res.set(http::field::allow, "GET, HEAD");
+        } else if (path == "/api/clients") {
+            const auto pattern = query_param(target, "client_id");
+            const auto listener = query_param(target, "listener");
+            auto list = nlohmann::json::array();
+            for (const auto& c : sources.clients()) {
+                if ((pattern && !glob_match(*pattern, c.client_id)) ||
+                    (listener && *listener != std::to_string(c.listener))) {
+                    continue;
+                }
+                list.push_back(client_json(c));
+            }
+            json_reply(http::status::ok, list);
+        } else if (path == "/api/drain") {
+            json_reply(http::status::ok, drain_json());
         } else if (path == "/metrics") {
             res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
             res.body() = prometheus_text(sources.stats(), sources.readiness());
@@ -110,6 +300,50 @@ struct admin_server::impl {
             res.body().clear(); // Content-Length stays that of the GET
         }
         return res;
+    }
+
+    template <typename Reply, typename Fail>
+    void start_drain(const std::string& text, const Reply& json_reply, const Fail& fail) {
+        const auto body = nlohmann::json::parse(text, nullptr, false);
+        if (drain.state == "running") {
+            json_reply(http::status::conflict, drain_json());
+            return;
+        }
+        if (!body.is_object() || !body.contains("rate") || !body["rate"].is_number() ||
+            body["rate"].get<double>() <= 0 || body["rate"].get<double>() > 100000 ||
+            (body.contains("client_id") && !body["client_id"].is_string()) ||
+            (body.contains("listener") && !body["listener"].is_number_unsigned()) ||
+            (body.contains("server_reference") && !body["server_reference"].is_string())) {
+            fail(http::status::bad_request,
+                 R"(expected {"rate": 0 < N <= 100000, "client_id": GLOB, "listener": N, )"
+                 R"("server_reference": S})");
+            return;
+        }
+        const auto pattern = body.value("client_id", std::string("*"));
+        std::optional<std::size_t> listener;
+        if (body.contains("listener")) {
+            listener = body["listener"].get<std::size_t>();
+        }
+        drain = drain_state{};
+        for (const auto& c : sources.clients()) {
+            // Devices only: never a bridge, never a backend service's shared-group instance.
+            if (c.bridge || c.shared_member || !glob_match(pattern, c.client_id) ||
+                (listener && c.listener != *listener)) {
+                continue;
+            }
+            drain.targets.push_back(c.client_id);
+        }
+        drain.state = drain.targets.empty() ? "done" : "running";
+        drain.rate = body["rate"].get<double>();
+        drain.credit = 1; // the first one at once
+        drain.server_reference = body.value("server_reference", std::string());
+        drain.started_ms = now_ms();
+        log(log_level::info, "drain started: {} clients matching '{}' at {} a second",
+            drain.targets.size(), pattern, drain.rate);
+        if (drain.state == "running") {
+            drain_step();
+        }
+        json_reply(http::status::accepted, drain_json());
     }
 
     /// One HTTP connection: read a request, answer, repeat while keep-alive.

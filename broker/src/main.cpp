@@ -358,9 +358,14 @@ int main(int argc, char** argv) {
         broker server(config, services); // a copy: `config` still decides where errors go
         std::unique_ptr<tern::admin::admin_server> admin_server;
         if (admin.enabled) {
-            auto started =
-                tern::admin::admin_server::start(admin, {[&server] { return server.stats(); },
-                                                         [&server] { return server.readiness(); }});
+            tern::admin::admin_sources sources;
+            sources.stats = [&server] { return server.stats(); };
+            sources.readiness = [&server] { return server.readiness(); };
+            sources.clients = [&server] { return server.clients(std::chrono::seconds(2)); };
+            sources.disconnect = [&server](const tern::broker::disconnect_request& r) {
+                return server.disconnect_client(r, std::chrono::seconds(2));
+            };
+            auto started = tern::admin::admin_server::start(admin, std::move(sources));
             if (!started.server) {
                 throw std::runtime_error(started.error);
             }

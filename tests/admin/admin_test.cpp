@@ -1,5 +1,6 @@
 // tern::admin on its own: the exposition format, the directives and their checks.
 #include <tern/admin/admin_config.hpp>
+#include <tern/admin/admin_server.hpp>
 #include <tern/admin/metrics.hpp>
 #include <tern/broker/config.hpp>
 
@@ -87,4 +88,21 @@ TEST_CASE("admin: admin_listener and admin_token", "[admin]") {
     CHECK(admin::is_loopback("127.0.0.2"));
     CHECK(admin::is_loopback("::1"));
     CHECK_FALSE(admin::is_loopback("10.0.0.1"));
+}
+
+TEST_CASE("admin: client id globs", "[admin]") {
+    CHECK(admin::glob_match("*", ""));
+    CHECK(admin::glob_match("*", "anything"));
+    CHECK(admin::glob_match("dev-*", "dev-17"));
+    CHECK_FALSE(admin::glob_match("dev-*", "backend-1"));
+    CHECK(admin::glob_match("dev-?", "dev-7"));
+    CHECK_FALSE(admin::glob_match("dev-?", "dev-17"));
+    CHECK(admin::glob_match("*-eu-*", "sensor-eu-42"));
+    CHECK(admin::glob_match("a*b*c", "aXXbYYc"));
+    CHECK_FALSE(admin::glob_match("a*b*c", "aXXbYY"));
+    CHECK(admin::glob_match("exact", "exact"));
+    CHECK_FALSE(admin::glob_match("exact", "exactly"));
+    // Hostile patterns stay linear-ish: no recursion, no blow-up.
+    const std::string text(10000, 'a');
+    CHECK_FALSE(admin::glob_match(std::string(50, '*') + "b", text));
 }

@@ -1,11 +1,14 @@
 // The admin listener (docs/admin.md): Prometheus /metrics, the JSON API and the readiness page,
 // fetched with curl while libmosquitto clients make traffic, and checked with promtool (Debian
 // `prometheus`), the tool an operator's Prometheus would use.
+#include "raw_client.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -171,4 +174,126 @@ TEST_CASE("admin: a listener off loopback without a token is a configuration err
     const auto b = run_command({tern_binary(), "-c", bad, "--test-config"});
     CHECK(b.exit_code == 1);
     CHECK(contains(b.output, "bad.conf:1: admin_listener: expected a port 0..65535, got 'http'"));
+}
+
+namespace {
+
+command_result post(const admin_broker& a, const std::string& path, const std::string& json,
+                    const std::string& method = "POST") {
+    return a.get(path, {"-X", method, "-H", "Content-Type: application/json", "--data", json});
+}
+
+/// A v5 DISCONNECT packet's Server Reference is somewhere in its properties: the bytes are
+/// enough to find it.
+bool carries(const std::vector<std::uint8_t>& packet, const std::string& text) {
+    return std::search(packet.begin(), packet.end(), text.begin(), text.end()) != packet.end();
+}
+
+} // namespace
+
+TEST_CASE("admin: list clients, and kick one (MQTT 5 DISCONNECT 0x98)", "[admin][tern]") {
+    TERN_ONLY_TEST("the admin listener is Tern's");
+    admin_broker a;
+    mqtt_client d1("dev-1");
+    REQUIRE(d1.connect(a.broker.port()) == 0);
+    mqtt_client d2("dev-2", MQTT_PROTOCOL_V5);
+    REQUIRE(d2.connect(a.broker.port()) == 0);
+    mqtt_client backend("backend-1", MQTT_PROTOCOL_V5);
+    REQUIRE(backend.connect(a.broker.port()) == 0);
+    REQUIRE(backend.subscribe("$share/svc/requests/#", 1) == 1);
+
+    const auto all = nlohmann::json::parse(body_of(a.get("/api/clients")));
+    REQUIRE(all.size() == 3);
+    const auto devices = nlohmann::json::parse(body_of(a.get("/api/clients?client_id=dev-*")));
+    REQUIRE(devices.size() == 2);
+    for (const auto& c : all) {
+        if (c["client_id"] == "backend-1") {
+            CHECK(c["shared_member"] == true);
+            CHECK(c["protocol"] == "5");
+            CHECK(c["subscriptions"] == 1);
+        } else if (c["client_id"] == "dev-1") {
+            CHECK(c["protocol"] == "3.1.1");
+            CHECK(c["shared_member"] == false);
+        }
+    }
+
+    raw_client victim(a.broker.port(), 5);
+    REQUIRE(victim.connect("kick-me"));
+    const auto kicked = post(a, "/api/clients/kick", R"({"client_id": "kick-me"})");
+    INFO(kicked.output);
+    CHECK(contains(kicked.output, "HTTP 200"));
+    CHECK(contains(kicked.output, "\"disconnected\":1"));
+    CHECK(victim.await_disconnect() == 0x98);
+    CHECK(victim.wait_closed());
+    CHECK(contains(post(a, "/api/clients/kick", R"({"client_id": "nobody"})").output, "HTTP 404"));
+    CHECK(contains(post(a, "/api/clients/kick", R"({"id": 1})").output, "HTTP 400"));
+    // Not JSON: a form post from a web page is refused before anything happens.
+    CHECK(contains(a.get("/api/clients/kick", {"-X", "POST", "--data", "client_id=dev-1"}).output,
+                   "HTTP 415"));
+    CHECK(d1.connected());
+}
+
+TEST_CASE("admin: drain disconnects matching devices at the set rate with 0x9C and the server "
+          "reference, never a backend's shared-group member",
+          "[admin][tern]") {
+    TERN_ONLY_TEST("the admin listener is Tern's");
+    admin_broker a;
+    std::vector<std::unique_ptr<raw_client>> devices;
+    for (int i = 0; i < 6; ++i) {
+        devices.push_back(std::make_unique<raw_client>(a.broker.port(), 5));
+        REQUIRE(devices.back()->connect("drain-" + std::to_string(i)));
+    }
+    mqtt_client backend("drain-backend", MQTT_PROTOCOL_V5);
+    REQUIRE(backend.connect(a.broker.port()) == 0);
+    REQUIRE(backend.subscribe("$share/svc/jobs/#", 1) == 1);
+    mqtt_client other("keeper-1"); // does not match the pattern
+    REQUIRE(other.connect(a.broker.port()) == 0);
+
+    const auto start = clock::now();
+    const auto r =
+        post(a, "/api/drain",
+             R"({"rate": 5, "client_id": "drain-*", "server_reference": "new.example:8883"})");
+    INFO(r.output);
+    REQUIRE(contains(r.output, "HTTP 202"));
+    CHECK(contains(r.output, "\"matched\":6"));
+    for (auto& d : devices) {
+        const auto p = d->socket().read_packet(5s);
+        REQUIRE(p);
+        CHECK((*p)[0] == 0xE0); // DISCONNECT
+        CHECK(::tern::test::disconnect_reason(*p) == 0x9C);
+        CHECK(carries(*p, "new.example:8883"));
+    }
+    const std::chrono::duration<double> elapsed = clock::now() - start;
+    INFO("6 disconnected in " << elapsed.count() << " s");
+    CHECK(elapsed.count() >= 0.9); // the first at once, then 5 a second: 1 s at the least
+    const auto status = nlohmann::json::parse(body_of(a.get("/api/drain")));
+    CHECK(status["state"] == "done");
+    CHECK(status["disconnected"] == 6);
+    CHECK(backend.subscribe("still/here", 1) == 1); // the backend instance stays
+    CHECK(other.connected());
+}
+
+TEST_CASE("admin: a drain stops at once on request", "[admin][tern]") {
+    TERN_ONLY_TEST("the admin listener is Tern's");
+    admin_broker a;
+    std::vector<std::unique_ptr<mqtt_client>> devices;
+    for (int i = 0; i < 10; ++i) {
+        devices.push_back(std::make_unique<mqtt_client>("slow-" + std::to_string(i)));
+        REQUIRE(devices.back()->connect(a.broker.port()) == 0);
+    }
+    REQUIRE(contains(post(a, "/api/drain", R"({"rate": 2})").output, "HTTP 202"));
+    CHECK(contains(post(a, "/api/drain", R"({"rate": 2})").output, "HTTP 409")); // one at a time
+    const auto stopped = a.get("/api/drain", {"-X", "DELETE"});
+    INFO(stopped.output);
+    CHECK(contains(stopped.output, "\"state\":\"stopped\""));
+    let_time_pass(1500ms);
+    int still = 0;
+    for (auto& d : devices) {
+        d->pump_once(10);
+        still += d->connected() ? 1 : 0;
+    }
+    CHECK(still >= 8); // at most the first one or two went before the stop
+    const auto status = nlohmann::json::parse(body_of(a.get("/api/drain")));
+    CHECK(status["disconnected"] <= 2);
+    CHECK(contains(post(a, "/api/drain", R"({"rate": 0})").output, "HTTP 400"));
 }

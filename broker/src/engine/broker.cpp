@@ -24,7 +24,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 
 #include <arpa/inet.h>
 #include <csignal>
@@ -929,6 +931,71 @@ std::uint16_t broker::port() const noexcept {
 
 broker_stats broker::stats() const {
     return collect_stats(impl_->state);
+}
+
+namespace {
+
+/// What the workers answer to one cross-worker question, waited for by the asking thread.
+template <typename T> struct worker_poll {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::vector<T> answers;  // guarded by mutex
+    std::size_t pending = 0; // guarded by mutex
+};
+
+/// Runs `ask(worker)` on every worker and gathers what each returns (a vector of T), waiting at
+/// most `timeout` for the slowest. Not on a worker thread.
+template <typename T, typename Ask>
+std::vector<T> ask_every_worker(const shared_state& state, std::chrono::milliseconds timeout,
+                                Ask ask) {
+    auto poll = std::make_shared<worker_poll<T>>();
+    poll->pending = state.workers.size();
+    for (const auto& w : state.workers) {
+        asio::post(w->ctx, [poll, ask, wp = w.get()] {
+            std::vector<T> mine = ask(*wp);
+            const std::lock_guard lock(poll->mutex);
+            for (auto& a : mine) {
+                poll->answers.push_back(std::move(a));
+            }
+            --poll->pending;
+            poll->done.notify_all();
+        });
+    }
+    std::unique_lock lock(poll->mutex);
+    poll->done.wait_for(lock, timeout, [&] { return poll->pending == 0; });
+    return poll->answers;
+}
+
+} // namespace
+
+std::vector<client_info> broker::clients(std::chrono::milliseconds timeout) const {
+    return ask_every_worker<client_info>(impl_->state, timeout, [](worker& w) {
+        std::vector<client_info> mine;
+        for (const auto& [key, c] : w.connections) {
+            if (auto i = c->info()) {
+                mine.push_back(std::move(*i));
+            }
+        }
+        return mine;
+    });
+}
+
+std::size_t broker::disconnect_client(const disconnect_request& request,
+                                      std::chrono::milliseconds timeout) {
+    const auto hits = ask_every_worker<int>(impl_->state, timeout, [request](worker& w) {
+        std::vector<std::shared_ptr<connection>> matching;
+        for (const auto& [key, c] : w.connections) {
+            if (c->client_id() == request.client_id && c->info()) {
+                matching.push_back(c); // closing removes it from the map: not while iterating
+            }
+        }
+        for (const auto& c : matching) {
+            c->admin_disconnect(request);
+        }
+        flush_writes(w);
+        return std::vector<int>(matching.size(), 1);
+    });
+    return hits.size();
 }
 
 std::optional<readiness_report> broker::readiness() const {

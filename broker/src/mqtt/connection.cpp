@@ -561,6 +561,42 @@ void connection::disconnect_with(mqtt::reason_code reason, std::string_view why)
     }
 }
 
+std::optional<client_info> connection::info() const {
+    if (!connected_ || closing_ || session_ == nullptr) {
+        return std::nullopt;
+    }
+    client_info i;
+    i.client_id = client_id_;
+    i.username = identity_.username.value_or("");
+    i.address = peer_;
+    i.listener = listener_index_;
+    i.protocol = version_slot() == 0 ? "3.1" : version_slot() == 1 ? "3.1.1" : "5";
+    i.connected_ms = connected_ms_;
+    i.bridge = bridge_;
+    i.subscriptions = session_->subscriptions.size();
+    i.shared_member = std::any_of(session_->subscriptions.begin(), session_->subscriptions.end(),
+                                  [](const auto& e) { return e.first.starts_with("$share/"); });
+    i.inflight = session_->inflight.size();
+    i.queued = session_->queued.size() + session_->on_disk();
+    return i;
+}
+
+void connection::admin_disconnect(const disconnect_request& request) {
+    const auto reason = static_cast<mqtt::reason_code>(request.reason);
+    log(log_level::info, "{}: disconnected by the admin API ({})", describe(),
+        mqtt::to_string(reason));
+    if (connected_ && v5() && !closing_ && !request.server_reference.empty()) {
+        mqtt::disconnect d{reason, {}};
+        d.props.server_reference = request.server_reference;
+        send(d);
+        close_after_flush();
+        return;
+    }
+    disconnect_with(reason, reason == mqtt::reason_code::use_another_server
+                                ? "this broker is draining: connect again"
+                                : "disconnected by the administrator");
+}
+
 void connection::take_over(bool session_continues) {
     log(log_level::info, "{}: taken over by a new connection with the same client id", describe());
     if (session_ != nullptr) {

@@ -5,6 +5,7 @@
 #include "profile/aws_iot.hpp"
 #include "session/session.hpp"
 #include "session/session_sink.hpp"
+#include <tern/broker/clients.hpp>
 #include <tern/broker/message.hpp>
 
 #include <tern/auth/authenticator.hpp>
@@ -122,6 +123,11 @@ public:
     void durable_advanced();
 
     std::string describe() const;
+    /// This connection for the admin API; nullopt before CONNECT was accepted.
+    std::optional<client_info> info() const;
+    /// The admin API's kick or drain (disconnect_request).
+    void admin_disconnect(const disconnect_request& request);
+    const std::string& client_id() const noexcept { return client_id_; }
     /// The transport's view of the peer (address, TLS identity, WebSocket details).
     const net::peer_identity& peer() const noexcept { return transport_->peer(); }
     bool v5() const noexcept { return version_ == protocol::protocol_version::v5; }
@@ -412,6 +418,7 @@ private:
     std::chrono::steady_clock::time_point publishes_window_{};
     std::chrono::steady_clock::time_point bytes_window_{};
     bool observed_over_50_ = false;
+    std::int64_t connected_ms_ = 0; ///< when attach() accepted the CONNECT (Unix ms)
     /// `profile aws-iot`: the SUBSCRIBE being handled asked for a 51st subscription.
     bool over_50_ = false;
     /// The store ticket of the retained message the PUBLISH being handled wrote (0: none).

@@ -543,6 +543,7 @@ void connection::attach(session& s, bool session_present) {
     s.expiry_interval = requested_expiry_;
     s.handle->online.store(true, std::memory_order_relaxed);
     connected_ = true;
+    connected_ms_ = wall_clock_ms();
     deadline_ =
         keep_alive_ == 0 ? steady::time_point::max() : state_.clock.now() + keep_alive_ * 1500ms;
     // Reading stopped after CONNECT while the session was fetched; go on (after this handler,

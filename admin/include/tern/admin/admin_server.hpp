@@ -7,7 +7,14 @@
 ///     GET /api/stats       the same figures as JSON
 ///     GET /api/readiness   the readiness report as JSON (404 while the observer is off)
 ///     GET /readiness       the readiness report as a self-contained HTML page
+///     GET /api/clients     connected clients (?client_id=GLOB&listener=N)
+///     POST /api/clients/kick   {"client_id": ID}: DISCONNECT 0x98 Administrative action
+///     POST /api/drain      {"rate": N, "client_id": GLOB, "listener": N, "server_reference": S}:
+///                          disconnect matching devices at N a second (0x9C Use another server)
+///     GET /api/drain       the drain's progress; DELETE /api/drain stops it at once
 ///
+/// POST bodies must be `Content-Type: application/json` (a page in the operator's browser
+/// cannot send that cross-origin without a CORS preflight, which is never answered).
 /// With a token configured every request needs `Authorization: Bearer TOKEN` (401 otherwise);
 /// without one, only loopback peers are served (403 otherwise).
 ///
@@ -15,6 +22,7 @@
 /// admin thread and must be thread-safe.
 
 #include <tern/admin/admin_config.hpp>
+#include <tern/broker/clients.hpp>
 #include <tern/broker/readiness.hpp>
 #include <tern/broker/stats.hpp>
 
@@ -23,6 +31,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace tern::admin {
 
@@ -30,7 +40,14 @@ namespace tern::admin {
 struct admin_sources {
     std::function<broker::broker_stats()> stats;
     std::function<std::optional<broker::readiness_report>()> readiness;
+    /// Every connected client (broker::clients()).
+    std::function<std::vector<broker::client_info>()> clients;
+    /// Disconnects one client; how many connections it ended (broker::disconnect_client()).
+    std::function<std::size_t(const broker::disconnect_request&)> disconnect;
 };
+
+/// `text` matches `pattern`, where `*` stands for any run of characters and `?` for one.
+bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 
 class admin_server {
 public:

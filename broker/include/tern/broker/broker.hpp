@@ -5,6 +5,7 @@
 /// Thread contract: construct, run() and destroy on one thread; stop(), port(), stats() and
 /// readiness() are thread-safe.
 
+#include <tern/broker/clients.hpp>
 #include <tern/broker/config.hpp>
 #include <tern/broker/readiness.hpp>
 #include <tern/broker/services.hpp>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tern::broker {
 
@@ -41,6 +43,16 @@ public:
     /// The AWS IoT Core readiness report as of now (at most a second behind the traffic);
     /// nullopt unless `readiness_report true`. Thread-safe.
     std::optional<readiness_report> readiness() const;
+
+    /// Every connection past CONNECT, asked of each worker. Waits at most `timeout` for the
+    /// workers (a worker that does not answer in time is left out). Thread-safe; never call
+    /// it on a worker thread (it would wait for itself).
+    std::vector<client_info> clients(std::chrono::milliseconds timeout) const;
+    /// Disconnects the connection of `request.client_id`, if there is one (MQTT 5: DISCONNECT
+    /// with the reason and Server Reference; 3.1/3.1.1: closed). Returns how many connections
+    /// were disconnected (0 or 1). Thread-safe, not on a worker thread; waits as clients().
+    std::size_t disconnect_client(const disconnect_request& request,
+                                  std::chrono::milliseconds timeout);
 
     /// Serves clients until stop() (or SIGINT/SIGTERM when handle_signals). Shutdown closes the
     /// listener, sends DISCONNECT 0x8B Server shutting down to MQTT 5 clients, closes every
