@@ -27,6 +27,9 @@ using tcp = asio::ip::tcp;
 using core::log;
 using core::log_level;
 
+/// The dashboard page (src/dashboard.html, embedded by embed.cmake).
+std::string_view dashboard_html();
+
 namespace {
 
 constexpr auto request_timeout = std::chrono::seconds(10);
@@ -202,6 +205,29 @@ struct admin_server::impl {
             res.set(http::field::content_type, "application/json");
             res.body() = nlohmann::json{{"error", why}}.dump() + "\n";
         };
+        const std::string_view whole = req.target();
+        const auto page = whole.substr(0, whole.find('?'));
+        if ((page == "/" || page == "/dashboard") &&
+            (req.method() == http::verb::get || req.method() == http::verb::head)) {
+            // Static: no figure is in the page, which asks for them with the token the user
+            // types into it. Served to loopback peers, or to anyone when a token protects the
+            // data (the listener refuses other peers without one).
+            if (config.token.empty() && !loopback_peer) {
+                fail(http::status::forbidden, "the admin API serves loopback only without a token");
+            } else {
+                res.set(http::field::content_type, "text/html; charset=utf-8");
+                res.set(
+                    "Content-Security-Policy",
+                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                    "img-src 'self' data:; frame-ancestors 'none'");
+                res.body() = std::string(dashboard_html());
+            }
+            res.prepare_payload();
+            if (req.method() == http::verb::head) {
+                res.body().clear();
+            }
+            return res;
+        }
         if (!config.token.empty()) {
             const auto auth = req[http::field::authorization];
             constexpr std::string_view bearer = "Bearer ";

@@ -19,13 +19,14 @@
 // It stops only what it started (tern by its pid, the browser, the server) and removes its
 // temporary directories, so it can run any number of times, also in parallel.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { cleanup, cleanups, fail, launchChromium, startTern, tempDir, waitFor } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const chromiumPath = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
@@ -61,45 +62,6 @@ if (!fs.existsSync(chromiumPath)) {
   process.exit(missingExit);
 }
 
-const cleanups = [];
-async function cleanup() {
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()();
-    } catch (err) {
-      console.error(`cleanup: ${err.message}`);
-    }
-  }
-}
-
-function fail(message) {
-  throw new Error(message);
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/// Polls `check` (which returns a value or undefined) until it yields or `ms` pass.
-async function waitFor(what, ms, check) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      fail(`timed out waiting for ${what}`);
-    }
-    await sleep(20);
-  }
-}
-
-/// A temporary directory removed at the end.
-function tempDir(prefix) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /// A self-signed EC certificate for 127.0.0.1 and the base64 SHA-256 of its SubjectPublicKeyInfo.
 function makeCertificate(dir) {
   const key = path.join(dir, 'server.key');
@@ -113,41 +75,17 @@ function makeCertificate(dir) {
   return { key, cert, spki: hash.toString('base64') };
 }
 
-async function startTern(dir, tls) {
-  const conf = path.join(dir, 'tern.conf');
-  const portFile = path.join(dir, 'ports');
+async function startWebSocketTern(dir, tls) {
   // The first listener is replaced by --port 0 --port-file; the second is WSS.
-  fs.writeFileSync(conf, [
+  const t = await startTern(ternBinary, dir, [
     'listener 0 127.0.0.1',
     'allow_anonymous true',
     'listener 0 127.0.0.1',
     'protocol websockets',
     `certfile ${tls.cert}`,
     `keyfile ${tls.key}`,
-    '',
-  ].join('\n'));
-  const log = fs.openSync(path.join(dir, 'tern.log'), 'a');
-  const child = spawn(ternBinary, ['--port', '0', '--port-file', portFile, '--threads', '2', '-c', conf],
-    { stdio: ['ignore', log, log] });
-  let exited = null;
-  child.on('exit', (code, signal) => { exited = { code, signal }; });
-  cleanups.push(async () => {
-    if (exited === null) {
-      child.kill('SIGTERM');
-      await waitFor('tern to stop', 10_000, () => (exited !== null ? true : undefined))
-        .catch(() => child.kill('SIGKILL'));
-    }
-    fs.closeSync(log);
-  });
-  const ports = await waitFor('the port file', 10_000, () => {
-    if (exited !== null) {
-      fail(`tern exited (${JSON.stringify(exited)}):\n${fs.readFileSync(path.join(dir, 'tern.log'), 'utf8')}`);
-    }
-    const text = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8') : '';
-    const lines = text.split('\n').filter((l) => l !== '');
-    return text.endsWith('\n') && lines.length >= 2 ? lines.map(Number) : undefined;
-  });
-  return { plain: ports[0], wss: ports[1], log: () => fs.readFileSync(path.join(dir, 'tern.log'), 'utf8') };
+  ], 2);
+  return { plain: t.ports[0], wss: t.ports[1], log: t.log };
 }
 
 /// index.html and the mqtt browser bundle on 127.0.0.1, an ephemeral port.
@@ -173,20 +111,12 @@ async function startStaticServer() {
 async function main() {
   const dir = tempDir('tern-browser-test-');
   const tls = makeCertificate(dir);
-  const tern = await startTern(dir, tls);
+  const tern = await startWebSocketTern(dir, tls);
   const httpPort = await startStaticServer();
   const id = `browser-${process.pid}`;
 
-  const userDataDir = tempDir('tern-chromium-profile-');
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${tls.spki}`],
-    timeout: 30_000,
-  });
-  cleanups.push(() => context.close());
+  const context = await launchChromium(chromium, chromiumPath,
+    [`--ignore-certificate-errors-spki-list=${tls.spki}`]);
   const page = context.pages()[0] ?? await context.newPage();
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(`console.${m.type()}: ${m.text()}`));
