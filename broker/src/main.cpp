@@ -9,6 +9,7 @@
 #include <tern/broker/command_line.hpp>
 #include <tern/broker/config.hpp>
 #include <tern/core/log.hpp>
+#include <tern/core/systemd.hpp>
 #include <tern/store/mosquitto_db.hpp>
 #include <tern/store/rocksdb_store.hpp>
 #include <tern/store/store_config.hpp>
@@ -378,6 +379,9 @@ int main(int argc, char** argv) {
             pid_written = true;
         }
         ready_to_parent(ready_pipe);
+        // Listening (the sockets are bound; connections wait in the backlog until the workers
+        // run): what Type=notify waits for.
+        notify_service_manager(fmt::format("READY=1\nMAINPID={}", ::getpid()));
         code = server.run();
     } catch (const std::exception& e) {
         report_fatal(config, e.what());

@@ -27,6 +27,7 @@ struct sinks {
     bool to_stdout = false;
     bool to_syslog = false;
     int file_fd = -1;
+    std::string file_path; ///< for reopen_log_file()
     bool timestamp = true;
     std::string timestamp_format;
 
@@ -183,6 +184,7 @@ void configure_logging(const logging_config& config) {
             throw std::system_error(errno, std::generic_category(),
                                     fmt::format("cannot open log file '{}'", config.file));
         }
+        next->file_path = config.file;
     }
     if (next->to_syslog) {
         static constexpr std::array<int, 8> local_facilities{LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2,
@@ -214,6 +216,27 @@ void configure_logging(const logging_config& config) {
     }
     current_sinks().set(std::move(next));
     g_levels.store(levels, std::memory_order_relaxed);
+}
+
+bool reopen_log_file() {
+    const std::shared_ptr<const sinks> now = current_sinks().get();
+    if (now->file_fd < 0) {
+        return true;
+    }
+    const int fd = ::open(now->file_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        return false; // the old file stays in use
+    }
+    auto next = std::make_shared<sinks>();
+    next->to_stderr = now->to_stderr;
+    next->to_stdout = now->to_stdout;
+    next->to_syslog = now->to_syslog;
+    next->file_fd = fd;
+    next->file_path = now->file_path;
+    next->timestamp = now->timestamp;
+    next->timestamp_format = now->timestamp_format;
+    current_sinks().set(std::move(next));
+    return true;
 }
 
 void write_log(log_level level, std::string_view message) noexcept {

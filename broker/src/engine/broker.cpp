@@ -6,6 +6,7 @@
 #include "session/session.hpp"
 
 #include <tern/core/log.hpp>
+#include <tern/core/systemd.hpp>
 #include <tern/net/proxy_reader.hpp>
 #include <tern/net/tcp_transport.hpp>
 #include <tern/net/tls_context.hpp>
@@ -576,13 +577,20 @@ struct broker::impl {
                 return;
             }
             if (signo == SIGHUP) {
-                log(log_level::info, "SIGHUP received: reloading TLS certificates and access "
-                                     "files");
+                core::notify_service_manager("RELOADING=1");
+                if (!core::reopen_log_file()) {
+                    log(log_level::error, "SIGHUP: cannot reopen the log file; still writing "
+                                          "to the old one");
+                }
+                log(log_level::info, "SIGHUP received: log file reopened; reloading TLS "
+                                     "certificates and access files");
                 reload_tls();
                 reload_access();
+                core::notify_service_manager("READY=1");
                 wait_for_signal();
                 return;
             }
+            core::notify_service_manager("STOPPING=1");
             log(log_level::info, "signal {} received", signo);
             begin_shutdown();
         });

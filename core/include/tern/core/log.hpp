@@ -37,6 +37,11 @@ bool log_enabled(log_level level) noexcept;
 /// effect. Thread-safe.
 void configure_logging(const logging_config& config);
 
+/// Opens the log file again by its name (after logrotate moved it: SIGHUP), keeping every other
+/// setting and level. Lines being written finish on the old file. False when the file cannot
+/// be opened (the old one stays in use). Thread-safe; nothing to do without a log file.
+bool reopen_log_file();
+
 /// Writes one line (timestamp, level, `message`, newline) to every configured destination.
 /// Never throws; a failed write is ignored because there is nowhere left to report it.
 void write_log(log_level level, std::string_view message) noexcept;
