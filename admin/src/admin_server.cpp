@@ -4,6 +4,7 @@
 #include <tern/admin/metrics.hpp>
 
 #include <tern/core/log.hpp>
+#include <tern/protocol/topic.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -300,6 +301,73 @@ struct admin_server::impl {
             json_reply(http::status::ok, list);
         } else if (path == "/api/drain") {
             json_reply(http::status::ok, drain_json());
+        } else if (path == "/api/sessions" || path == "/api/subscriptions") {
+            const auto pattern = query_param(target, "client_id");
+            const auto connected = query_param(target, "connected");
+            const auto filter = query_param(target, "filter");
+            constexpr std::size_t max_subscriptions = 10'000;
+            auto list = nlohmann::json::array();
+            for (const auto& s : sources.sessions()) {
+                if ((pattern && !glob_match(*pattern, s.client_id)) ||
+                    (connected && (*connected == "true") != s.connected)) {
+                    continue;
+                }
+                if (path == "/api/sessions") {
+                    auto subs = nlohmann::json::array();
+                    for (const auto& [f, q] : s.subscriptions) {
+                        subs.push_back({{"filter", f}, {"qos", q}});
+                    }
+                    list.push_back({{"client_id", s.client_id},
+                                    {"connected", s.connected},
+                                    {"expiry_interval", s.expiry_interval},
+                                    {"inflight", s.inflight},
+                                    {"queued", s.queued},
+                                    {"subscriptions", std::move(subs)}});
+                    continue;
+                }
+                for (const auto& [f, q] : s.subscriptions) {
+                    if ((!filter || glob_match(*filter, f)) && list.size() < max_subscriptions) {
+                        list.push_back({{"client_id", s.client_id}, {"filter", f}, {"qos", q}});
+                    }
+                }
+            }
+            json_reply(http::status::ok, list);
+        } else if (path == "/api/retained") {
+            const auto filter = query_param(target, "filter").value_or("#");
+            std::size_t limit = 1000;
+            if (const auto l = query_param(target, "limit")) {
+                const auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+                if (ec != std::errc{} || p != l->data() + l->size() || limit == 0 ||
+                    limit > 100'000) {
+                    limit = 0;
+                }
+            }
+            if (limit == 0) {
+                fail(http::status::bad_request, "limit: expected 1..100000");
+            } else if (!protocol::parse_topic_filter(filter)) {
+                fail(http::status::bad_request, "filter: not a valid MQTT topic filter");
+            } else {
+                auto list = nlohmann::json::array();
+                for (const auto& r : sources.retained(filter, limit)) {
+                    list.push_back(
+                        {{"topic", r.topic}, {"payload_bytes", r.payload_bytes}, {"qos", r.qos}});
+                }
+                json_reply(http::status::ok, list);
+            }
+        } else if (path == "/api/listeners") {
+            auto list = nlohmann::json::array();
+            const auto s = sources.stats();
+            for (std::size_t i = 0; i < s.listeners.size(); ++i) {
+                const auto& l = s.listeners[i];
+                list.push_back({{"listener", i},
+                                {"address", l.name},
+                                {"transport", l.transport},
+                                {"connections",
+                                 {{"3.1", l.connections_by_version[0]},
+                                  {"3.1.1", l.connections_by_version[1]},
+                                  {"5", l.connections_by_version[2]}}}});
+            }
+            json_reply(http::status::ok, list);
         } else if (path == "/metrics") {
             res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
             res.body() = prometheus_text(sources.stats(), sources.readiness());

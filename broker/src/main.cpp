@@ -366,6 +366,10 @@ int main(int argc, char** argv) {
             sources.disconnect = [&server](const tern::broker::disconnect_request& r) {
                 return server.disconnect_client(r, std::chrono::seconds(2));
             };
+            sources.sessions = [&server] { return server.sessions(std::chrono::seconds(2)); };
+            sources.retained = [&server](std::string_view filter, std::size_t limit) {
+                return server.retained(filter, limit);
+            };
             auto started = tern::admin::admin_server::start(admin, std::move(sources));
             if (!started.server) {
                 throw std::runtime_error(started.error);

@@ -297,3 +297,49 @@ TEST_CASE("admin: a drain stops at once on request", "[admin][tern]") {
     CHECK(status["disconnected"] <= 2);
     CHECK(contains(post(a, "/api/drain", R"({"rate": 0})").output, "HTTP 400"));
 }
+
+TEST_CASE("admin: sessions, subscriptions, retained messages and listeners", "[admin][tern]") {
+    TERN_ONLY_TEST("the admin listener is Tern's");
+    admin_broker a;
+    {
+        mqtt_client away("away-device", MQTT_PROTOCOL_V311, false); // persistent, then gone
+        REQUIRE(away.connect(a.broker.port()) == 0);
+        REQUIRE(away.subscribe("cmd/away-device/#", 1) == 1);
+        away.disconnect();
+    }
+    mqtt_client here("here-device");
+    REQUIRE(here.connect(a.broker.port()) == 0);
+    REQUIRE(here.subscribe("cmd/here-device", 0) == 0);
+    REQUIRE(here.publish("state/a/1", "on", 1, true));
+    REQUIRE(here.publish("state/a/2", "off", 1, true));
+    REQUIRE(here.publish("state/b", "12345", 0, true));
+
+    const auto sessions = nlohmann::json::parse(body_of(a.get("/api/sessions")));
+    INFO(sessions.dump());
+    REQUIRE(sessions.size() == 2);
+    const auto offline = nlohmann::json::parse(body_of(a.get("/api/sessions?connected=false")));
+    REQUIRE(offline.size() == 1);
+    CHECK(offline[0]["client_id"] == "away-device");
+    CHECK(offline[0]["subscriptions"][0]["filter"] == "cmd/away-device/#");
+    CHECK(offline[0]["subscriptions"][0]["qos"] == 1);
+
+    const auto subs = nlohmann::json::parse(body_of(a.get("/api/subscriptions?filter=cmd/here*")));
+    REQUIRE(subs.size() == 1);
+    CHECK(subs[0]["client_id"] == "here-device");
+
+    const auto retained = nlohmann::json::parse(body_of(a.get("/api/retained?filter=state/a/%23")));
+    INFO(retained.dump());
+    REQUIRE(retained.size() == 2);
+    const auto all = nlohmann::json::parse(body_of(a.get("/api/retained")));
+    CHECK(all.size() == 3);
+    const auto one = nlohmann::json::parse(body_of(a.get("/api/retained?filter=state/b")));
+    REQUIRE(one.size() == 1);
+    CHECK(one[0]["payload_bytes"] == 5);
+    CHECK(contains(a.get("/api/retained?filter=state/%23/x").output, "HTTP 400"));
+    CHECK(contains(a.get("/api/retained?limit=0").output, "HTTP 400"));
+
+    const auto listeners = nlohmann::json::parse(body_of(a.get("/api/listeners")));
+    REQUIRE(listeners.size() == 1);
+    CHECK(listeners[0]["transport"] == "mqtt");
+    CHECK(listeners[0]["connections"]["3.1.1"] == 1);
+}

@@ -1006,6 +1006,40 @@ std::size_t broker::disconnect_client(const disconnect_request& request,
     return hits.size();
 }
 
+std::vector<session_info> broker::sessions(std::chrono::milliseconds timeout) const {
+    return ask_every_worker<session_info>(impl_->state, timeout, [](worker& w) {
+        std::vector<session_info> mine;
+        mine.reserve(w.sessions.size());
+        for (const auto& [key, s] : w.sessions) {
+            session_info i;
+            i.client_id = s->client_id();
+            i.connected = s->sink != nullptr;
+            i.expiry_interval = s->expiry_interval;
+            i.inflight = s->inflight.size();
+            i.queued = s->queued.size() + s->on_disk();
+            for (const auto& [filter, sub] : s->subscriptions) {
+                i.subscriptions.emplace_back(filter, static_cast<std::uint8_t>(sub.options.qos));
+            }
+            mine.push_back(std::move(i));
+        }
+        return mine;
+    });
+}
+
+std::vector<retained_info> broker::retained(std::string_view filter, std::size_t limit) const {
+    std::vector<message_ptr> matches;
+    impl_->state.retained.match(filter, matches);
+    std::vector<retained_info> out;
+    for (const auto& m : matches) {
+        if (out.size() >= limit) {
+            break;
+        }
+        out.push_back({std::string(m->publish.topic), m->publish.payload.size(),
+                       static_cast<std::uint8_t>(m->publish.qos)});
+    }
+    return out;
+}
+
 std::optional<readiness_report> broker::readiness() const {
     if (!impl_->state.readiness) {
         return std::nullopt;

@@ -8,6 +8,10 @@
 ///     GET /api/readiness   the readiness report as JSON (404 while the observer is off)
 ///     GET /readiness       the readiness report as a self-contained HTML page
 ///     GET /api/clients     connected clients (?client_id=GLOB&listener=N)
+///     GET /api/sessions    sessions, connected or not (?client_id=GLOB&connected=true|false)
+///     GET /api/subscriptions   (?client_id=GLOB&filter=GLOB), at most 10,000
+///     GET /api/retained    (?filter=TOPIC-FILTER, default #; &limit=N, default 1000)
+///     GET /api/listeners   each listener's address, transport and connections by version
 ///     POST /api/clients/kick   {"client_id": ID}: DISCONNECT 0x98 Administrative action
 ///     POST /api/drain      {"rate": N, "client_id": GLOB, "listener": N, "server_reference": S}:
 ///                          disconnect matching devices at N a second (0x9C Use another server)
@@ -44,6 +48,10 @@ struct admin_sources {
     std::function<std::vector<broker::client_info>()> clients;
     /// Disconnects one client; how many connections it ended (broker::disconnect_client()).
     std::function<std::size_t(const broker::disconnect_request&)> disconnect;
+    /// Every session with its subscriptions (broker::sessions()).
+    std::function<std::vector<broker::session_info>()> sessions;
+    /// Retained messages matching a filter, at most a count (broker::retained()).
+    std::function<std::vector<broker::retained_info>(std::string_view, std::size_t)> retained;
 };
 
 /// `text` matches `pattern`, where `*` stands for any run of characters and `?` for one.

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tern::broker {
@@ -53,6 +54,11 @@ public:
     /// were disconnected (0 or 1). Thread-safe, not on a worker thread; waits as clients().
     std::size_t disconnect_client(const disconnect_request& request,
                                   std::chrono::milliseconds timeout);
+    /// Every session, connected or not, with its subscriptions; waits as clients().
+    std::vector<session_info> sessions(std::chrono::milliseconds timeout) const;
+    /// The retained messages matching `filter`, at most `limit`. Thread-safe (the retained
+    /// store is), any thread.
+    std::vector<retained_info> retained(std::string_view filter, std::size_t limit) const;
 
     /// Serves clients until stop() (or SIGINT/SIGTERM when handle_signals). Shutdown closes the
     /// listener, sends DISCONNECT 0x8B Server shutting down to MQTT 5 clients, closes every

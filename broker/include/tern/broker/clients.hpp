@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tern::broker {
 
@@ -25,6 +27,24 @@ struct client_info {
     std::size_t subscriptions = 0;
     std::size_t inflight = 0; ///< QoS 1/2 messages unacknowledged
     std::size_t queued = 0;   ///< messages waiting behind them
+};
+
+/// One session, connected or not (broker::sessions()).
+struct session_info {
+    std::string client_id;
+    bool connected = false;
+    std::uint32_t expiry_interval = 0; ///< seconds; 0xFFFFFFFF: never expires
+    std::size_t inflight = 0;
+    std::size_t queued = 0; ///< in memory and paged out to the store
+    /// Its subscriptions: filter and granted QoS.
+    std::vector<std::pair<std::string, std::uint8_t>> subscriptions;
+};
+
+/// One retained message (broker::retained()).
+struct retained_info {
+    std::string topic;
+    std::size_t payload_bytes = 0;
+    std::uint8_t qos = 0;
 };
 
 /// How to disconnect a client from the admin API.
