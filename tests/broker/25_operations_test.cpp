@@ -1,5 +1,6 @@
 // Operating tern as a service (docs/operations.md): systemd's readiness protocol over a real
 // $NOTIFY_SOCKET, and SIGHUP reopening a log file that logrotate moved.
+#include "pki.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 using namespace tern::test;
 using namespace std::chrono_literals;
@@ -114,4 +116,51 @@ TEST_CASE("operations: SIGHUP reopens the log file after logrotate moved it",
     const auto old = read_file(log + ".1");
     CHECK(contains(old, "client 'before-rotate' connected"));
     CHECK_FALSE(contains(old, "after-rotate"));
+}
+
+TEST_CASE("operations: reloads under load drop no connection and lose no message",
+          "[operations][tern]") {
+    TERN_ONLY_TEST("tern's reload");
+    const auto& p = pki();
+    broker_settings s;
+    s.extra_config = {"log_dest stderr"};
+    s.listeners = {"certfile " + p.server.cert + "\nkeyfile " + p.server.key};
+    broker_process b(s);
+    // Subscribers on the plain and the TLS listener, one QoS 1 publisher streaming to them while
+    // SIGHUP reloads certificates, access files and the log five times.
+    mqtt_client plain("reload-plain", MQTT_PROTOCOL_V5);
+    REQUIRE(plain.connect(b.port()) == 0);
+    REQUIRE(plain.subscribe("load/#", 1) == 1);
+    mqtt_client tls("reload-tls");
+    tls.tls(p.ca_a);
+    REQUIRE(tls.connect(b.port(1)) == 0);
+    REQUIRE(tls.subscribe("load/#", 1) == 1);
+    mqtt_client pub("reload-pub");
+    REQUIRE(pub.connect(b.port()) == 0);
+    constexpr int total = 500;
+    std::vector<int> mids;
+    for (int i = 0; i < total; ++i) {
+        mids.push_back(pub.publish_async("load/" + std::to_string(i % 7), std::to_string(i), 1));
+        if (i % 100 == 50) {
+            b.signal(SIGHUP);
+        }
+    }
+    for (const int mid : mids) {
+        REQUIRE(pub.wait_published(mid));
+    }
+    int got_plain = 0;
+    int got_tls = 0;
+    while (got_plain < total && plain.next_message(5s)) {
+        ++got_plain;
+    }
+    while (got_tls < total && tls.next_message(5s)) {
+        ++got_tls;
+    }
+    CHECK(got_plain == total);
+    CHECK(got_tls == total);
+    CHECK(plain.connected());
+    CHECK(tls.connected());
+    CHECK(pub.connected());
+    CHECK(contains(b.log(), "SIGHUP received"));
+    CHECK_FALSE(contains(b.log(), "disconnected"));
 }
