@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 
-import { cleanup, cleanups, fail, freePort, launchChromium, startTern, tempDir, waitFor }
+import { cleanups, fail, freePort, launchChromium, runTest, startTern, tempDir, waitFor }
   from './harness.mjs';
 
 const chromiumPath = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
@@ -128,19 +128,4 @@ async function main() {
   }
 }
 
-const timer = setTimeout(() => {
-  console.error(`FAIL: no result within ${overallTimeoutMs / 1000} s`);
-  cleanup().finally(() => process.exit(1));
-}, overallTimeoutMs);
-
-let code = 0;
-try {
-  await main();
-} catch (err) {
-  console.error(`FAIL: ${err.message}`);
-  code = 1;
-} finally {
-  await cleanup();
-  clearTimeout(timer);
-}
-process.exit(code);
+await runTest(main, overallTimeoutMs);

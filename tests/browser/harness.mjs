@@ -101,3 +101,23 @@ export async function launchChromium(chromium, executablePath, extraArgs = []) {
   cleanups.push(() => context.close());
   return context;
 }
+
+/// Runs `main` with an overall deadline, cleans up whatever it started, and exits 0 (passed) or
+/// 1 (failed, with the reason on stderr).
+export async function runTest(main, timeoutMs) {
+  const timer = setTimeout(() => {
+    console.error(`FAIL: no result within ${timeoutMs / 1000} s`);
+    cleanup().finally(() => process.exit(1));
+  }, timeoutMs);
+  let code = 0;
+  try {
+    await main();
+  } catch (err) {
+    console.error(`FAIL: ${err.message}`);
+    code = 1;
+  } finally {
+    await cleanup();
+    clearTimeout(timer);
+  }
+  process.exit(code);
+}

@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { cleanup, cleanups, fail, launchChromium, startTern, tempDir, waitFor } from './harness.mjs';
+import { cleanups, fail, launchChromium, runTest, startTern, tempDir, waitFor } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const chromiumPath = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
@@ -160,19 +160,4 @@ async function main() {
   }
 }
 
-const timer = setTimeout(() => {
-  console.error(`FAIL: no result within ${overallTimeoutMs / 1000} s`);
-  cleanup().finally(() => process.exit(1));
-}, overallTimeoutMs);
-
-let code = 0;
-try {
-  await main();
-} catch (err) {
-  console.error(`FAIL: ${err.message}`);
-  code = 1;
-} finally {
-  await cleanup();
-  clearTimeout(timer);
-}
-process.exit(code);
+await runTest(main, overallTimeoutMs);
