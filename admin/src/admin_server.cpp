@@ -14,7 +14,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <thread>
@@ -107,6 +109,45 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
     return std::nullopt;
 }
 
+/// The media type of a Content-Type value (before ';', trimmed) is application/json: a
+/// browser sends `text/plain;application/json` cross-origin without a preflight, so a
+/// substring test would let a web page POST here.
+bool is_json_media_type(std::string_view v) noexcept {
+    v = v.substr(0, v.find(';'));
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    constexpr std::string_view json = "application/json";
+    return v.size() == json.size() &&
+           std::equal(v.begin(), v.end(), json.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+}
+
+/// A Host header naming this machine: 127.x.y.z, [::1] or localhost, with or without a port.
+bool loopback_name(std::string_view host) noexcept {
+    if (host.starts_with("[")) {
+        const auto close = host.find(']');
+        return close != std::string_view::npos && host.substr(1, close - 1) == "::1";
+    }
+    const auto colon = host.find(':');
+    const auto name = host.substr(0, colon);
+    return name == "localhost" || name.starts_with("127.");
+}
+
+/// An Origin of a page served by this machine ("http://127.0.0.1:9090", "null" is not one).
+bool loopback_origin(std::string_view origin) noexcept {
+    for (const std::string_view scheme : {"http://", "https://"}) {
+        if (origin.starts_with(scheme)) {
+            return loopback_name(origin.substr(scheme.size()));
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 bool glob_match(std::string_view pattern, std::string_view text) noexcept {
@@ -116,12 +157,12 @@ bool glob_match(std::string_view pattern, std::string_view text) noexcept {
     std::size_t star = std::string_view::npos;
     std::size_t resume = 0;
     while (t < text.size()) {
-        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+        if (p < pattern.size() && pattern[p] == '*') {
+            star = p++; // before the literal test: a '*' in the text is matched by it too
+            resume = t;
+        } else if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
             ++p;
             ++t;
-        } else if (p < pattern.size() && pattern[p] == '*') {
-            star = p++;
-            resume = t;
         } else if (star != std::string_view::npos) {
             p = star + 1;
             t = ++resume;
@@ -229,6 +270,17 @@ struct admin_server::impl {
             }
             return res;
         }
+        if (config.token.empty() &&
+            (!loopback_name(req[http::field::host]) ||
+             (req.count(http::field::origin) != 0 && !loopback_origin(req[http::field::origin])))) {
+            // Without a token only this host is trusted, so the request must also *name* this
+            // host: a DNS-rebinding page (evil.example resolving to 127.0.0.1) sends its own
+            // name as Host, and a cross-origin page its own Origin.
+            fail(http::status::forbidden, "without admin_token, requests must address the "
+                                          "loopback host (Host/Origin 127.0.0.1, ::1, localhost)");
+            res.prepare_payload();
+            return res;
+        }
         if (!config.token.empty()) {
             const auto auth = req[http::field::authorization];
             constexpr std::string_view bearer = "Bearer ";
@@ -249,7 +301,9 @@ struct admin_server::impl {
         const auto json_reply = [&](http::status status, const nlohmann::json& j) {
             res.result(status);
             res.set(http::field::content_type, "application/json");
-            res.body() = j.dump() + "\n";
+            // Strings from the network are UTF-8 checked by the decoder; replace rather than
+            // throw should one slip through.
+            res.body() = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         };
         const bool post = req.method() == http::verb::post;
         if (post || req.method() == http::verb::delete_) {
@@ -257,8 +311,10 @@ struct admin_server::impl {
                                (!post && path == "/api/drain");
             if (!known) {
                 fail(http::status::method_not_allowed, "not served with this method");
-            } else if (post && req[http::field::content_type].find("application/json") ==
-                                   std::string_view::npos) {
+                res.set(http::field::allow, path == "/api/drain"          ? "GET, POST, DELETE"
+                                            : path == "/api/clients/kick" ? "POST"
+                                                                          : "GET, HEAD");
+            } else if (post && !is_json_media_type(req[http::field::content_type])) {
                 fail(http::status::unsupported_media_type,
                      "POST bodies must be Content-Type: application/json");
             } else if (post && path == "/api/clients/kick") {
@@ -407,10 +463,13 @@ struct admin_server::impl {
             body["rate"].get<double>() <= 0 || body["rate"].get<double>() > 100000 ||
             (body.contains("client_id") && !body["client_id"].is_string()) ||
             (body.contains("listener") && !body["listener"].is_number_unsigned()) ||
-            (body.contains("server_reference") && !body["server_reference"].is_string())) {
+            (body.contains("server_reference") &&
+             (!body["server_reference"].is_string() ||
+              body["server_reference"].get<std::string>().size() > 255 ||
+              body["server_reference"].get<std::string>().find('\0') != std::string::npos))) {
             fail(http::status::bad_request,
                  R"(expected {"rate": 0 < N <= 100000, "client_id": GLOB, "listener": N, )"
-                 R"("server_reference": S})");
+                 R"("server_reference": S (at most 255 bytes)})");
             return;
         }
         const auto pattern = body.value("client_id", std::string("*"));
@@ -443,10 +502,14 @@ struct admin_server::impl {
     /// One HTTP connection: read a request, answer, repeat while keep-alive.
     struct session : std::enable_shared_from_this<session> {
         session(impl& o, tcp::socket s) : owner(o), stream(std::move(s)) {
+            ++owner.sessions;
             boost::system::error_code ec;
             const auto peer = stream.socket().remote_endpoint(ec);
             loopback = !ec && peer.address().is_loopback();
         }
+        ~session() { --owner.sessions; }
+        session(const session&) = delete;
+        session& operator=(const session&) = delete;
         impl& owner;
         beast::tcp_stream stream;
         beast::flat_buffer buffer;
@@ -481,7 +544,23 @@ struct admin_server::impl {
                 close();
                 return;
             }
-            res = owner.answer(parser->get(), loopback);
+            try {
+                res = owner.answer(parser->get(), loopback);
+            } catch (const std::exception& e) {
+                // One bad request must not end the admin thread (an exception escaping a
+                // handler would stop the io_context).
+                log(log_level::error, "admin API: {} {}: {}", parser->get().method_string(),
+                    parser->get().target(), e.what());
+                res = {};
+                res.result(http::status::internal_server_error);
+                res.set(http::field::content_type, "application/json");
+                res.body() = "{\"error\":\"internal error (logged)\"}\n";
+                res.keep_alive(false);
+                res.prepare_payload();
+            }
+            if (parser->get().method() == http::verb::head) {
+                res.body().clear(); // every path: Content-Length stays, the body never goes
+            }
             write();
         }
         void write() {
@@ -502,15 +581,34 @@ struct admin_server::impl {
         }
     };
 
+    /// Open HTTP connections: at most max_sessions (the descriptors are the MQTT listeners'
+    /// too). Admin thread only.
+    std::size_t sessions = 0;
+    static constexpr std::size_t max_sessions = 64;
+    asio::steady_timer accept_backoff{ctx};
+
     void accept() {
         acceptor.async_accept([this](boost::system::error_code ec, tcp::socket s) {
             if (ec == asio::error::operation_aborted) {
                 return;
             }
-            if (!ec) {
+            if (ec) {
+                // Out of descriptors, typically: try again in 100 ms rather than spin.
+                accept_backoff.expires_after(std::chrono::milliseconds(100));
+                accept_backoff.async_wait([this](boost::system::error_code e) {
+                    if (!e) {
+                        accept();
+                    }
+                });
+                return;
+            }
+            if (sessions >= max_sessions) {
+                boost::system::error_code ignored;
+                s.close(ignored); // enough scrapers and dashboards at once
+            } else {
                 std::make_shared<session>(*this, std::move(s))->read();
             }
-            accept(); // a failed accept (too many files) is retried on the next connection
+            accept();
         });
     }
 };
@@ -544,10 +642,13 @@ admin_server::start_result admin_server::start(const admin_config& config, admin
     p->accept();
     auto* raw = p.get();
     p->thread = std::thread([raw] {
-        try {
-            raw->ctx.run();
-        } catch (const std::exception& e) {
-            log(log_level::error, "admin listener stopped: {}", e.what());
+        // Survives an exception escaping a handler (answer() catches its own): log, go on.
+        while (!raw->ctx.stopped()) {
+            try {
+                raw->ctx.run();
+            } catch (const std::exception& e) {
+                log(log_level::error, "admin listener: {}", e.what());
+            }
         }
     });
     return {std::unique_ptr<admin_server>(new admin_server(std::move(p))), {}};

@@ -383,10 +383,7 @@ int main(int argc, char** argv) {
             pid_written = true;
         }
         ready_to_parent(ready_pipe);
-        // Listening (the sockets are bound; connections wait in the backlog until the workers
-        // run): what Type=notify waits for.
-        notify_service_manager(fmt::format("READY=1\nMAINPID={}", ::getpid()));
-        code = server.run();
+        code = server.run(); // tells systemd READY=1 once its signal handlers are in place
     } catch (const std::exception& e) {
         report_fatal(config, e.what());
         code = 1;

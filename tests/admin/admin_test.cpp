@@ -101,6 +101,9 @@ TEST_CASE("admin: client id globs", "[admin]") {
     CHECK(admin::glob_match("a*b*c", "aXXbYYc"));
     CHECK_FALSE(admin::glob_match("a*b*c", "aXXbYY"));
     CHECK(admin::glob_match("exact", "exact"));
+    CHECK(admin::glob_match("*", "*x")); // a '*' in the text is text
+    CHECK(admin::glob_match("a*", "a*x"));
+    CHECK(admin::glob_match("a\\*", "a\\b")); // no escapes: '\\' is a character
     CHECK_FALSE(admin::glob_match("exact", "exactly"));
     // Hostile patterns stay linear-ish: no recursion, no blow-up.
     const std::string text(10000, 'a');

@@ -227,9 +227,23 @@ TEST_CASE("admin: list clients, and kick one (MQTT 5 DISCONNECT 0x98)", "[admin]
     CHECK(victim.wait_closed());
     CHECK(contains(post(a, "/api/clients/kick", R"({"client_id": "nobody"})").output, "HTTP 404"));
     CHECK(contains(post(a, "/api/clients/kick", R"({"id": 1})").output, "HTTP 400"));
-    // Not JSON: a form post from a web page is refused before anything happens.
+    // Not JSON: a form post from a web page is refused before anything happens; so is the
+    // "text/plain;application/json" a page may send cross-origin without a preflight.
     CHECK(contains(a.get("/api/clients/kick", {"-X", "POST", "--data", "client_id=dev-1"}).output,
                    "HTTP 415"));
+    CHECK(contains(
+        a.get("/api/clients/kick", {"-X", "POST", "-H", "Content-Type: text/plain;application/json",
+                                    "--data", R"({"client_id": "dev-1"})"})
+            .output,
+        "HTTP 415"));
+    // Without a token the request must name this host: DNS rebinding and other origins fail.
+    CHECK(contains(a.get("/api/clients", {"-H", "Host: evil.example"}).output, "HTTP 403"));
+    CHECK(contains(a.get("/api/clients/kick",
+                         {"-X", "POST", "-H", "Origin: http://evil.example", "-H",
+                          "Content-Type: application/json", "--data", R"({"client_id": "dev-1"})"})
+                       .output,
+                   "HTTP 403"));
+    CHECK(contains(a.get("/api/clients", {"-H", "Host: localhost"}).output, "HTTP 200"));
     CHECK(d1.connected());
 }
 

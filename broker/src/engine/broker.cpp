@@ -27,6 +27,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 
 #include <arpa/inet.h>
@@ -577,7 +578,13 @@ struct broker::impl {
                 return;
             }
             if (signo == SIGHUP) {
-                core::notify_service_manager("RELOADING=1");
+                // MONOTONIC_USEC pairs the reload with its READY=1 (systemd 253 and later).
+                timespec ts{};
+                ::clock_gettime(CLOCK_MONOTONIC, &ts);
+                core::notify_service_manager(
+                    fmt::format("RELOADING=1\nMONOTONIC_USEC={}",
+                                static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000U +
+                                    static_cast<std::uint64_t>(ts.tv_nsec) / 1000U));
                 if (!core::reopen_log_file()) {
                     log(log_level::error, "SIGHUP: cannot reopen the log file; still writing "
                                           "to the old one");
@@ -960,7 +967,13 @@ std::vector<T> ask_every_worker(const shared_state& state, std::chrono::millisec
     poll->pending = state.workers.size();
     for (const auto& w : state.workers) {
         asio::post(w->ctx, [poll, ask, wp = w.get()] {
-            std::vector<T> mine = ask(*wp);
+            std::vector<T> mine;
+            try {
+                mine = ask(*wp);
+            } catch (const std::exception& e) {
+                // The question fails; the worker and its connections go on.
+                log(log_level::error, "admin question on worker {}: {}", wp->index, e.what());
+            }
             const std::lock_guard lock(poll->mutex);
             for (auto& a : mine) {
                 poll->answers.push_back(std::move(a));
@@ -1079,6 +1092,9 @@ int broker::run() {
         self.signals.add(SIGHUP);
         self.wait_for_signal();
     }
+    // What Type=notify waits for: listening, and a SIGHUP from `systemctl reload` now reloads
+    // rather than terminating (the handlers exist from here on).
+    core::notify_service_manager(fmt::format("READY=1\nMAINPID={}", ::getpid()));
     for (auto& l : self.listeners) {
         asio::co_spawn(self.main_ctx, self.accept_loop(*l), log_failure("accept loop"));
     }
