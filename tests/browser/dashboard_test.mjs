@@ -8,37 +8,13 @@
 // Exit 0 on success, 1 on failure, 77 when Chromium or node_modules are missing outside CI
 // (see websocket_test.mjs). The screenshot (the page after the drain) is the test's artifact.
 
-import { createRequire } from 'node:module';
-import fs from 'node:fs';
+import {
+  browserTestSetup, cleanups, fail, freePort, launchChromium, runTest, startTern, tempDir, waitFor,
+} from './harness.mjs';
 
-import { cleanups, fail, freePort, launchChromium, runTest, startTern, tempDir, waitFor }
-  from './harness.mjs';
-
-const chromiumPath = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
 const overallTimeoutMs = 60_000;
-const args = process.argv.slice(2);
-const ternBinary = args[0];
-const shotIndex = args.indexOf('--screenshot');
-const screenshot = shotIndex >= 0 ? args[shotIndex + 1] : process.env.TERN_DASHBOARD_SCREENSHOT;
-if (!ternBinary) {
-  console.error('usage: node dashboard_test.mjs TERN_BINARY [--screenshot FILE.png]');
-  process.exit(2);
-}
-const missingExit = process.env.CI === 'true' ? 1 : 77;
-const require = createRequire(import.meta.url);
-let chromium;
-let mqtt;
-try {
-  ({ chromium } = require('playwright-core'));
-  mqtt = require('mqtt');
-} catch (err) {
-  console.log(`SKIP: ${err.message} (run: npm ci --prefix tests/browser, or tools/install-deps.sh)`);
-  process.exit(missingExit);
-}
-if (!fs.existsSync(chromiumPath)) {
-  console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
-  process.exit(missingExit);
-}
+const { ternBinary, screenshot, chromium, chromiumPath, mqtt } =
+  browserTestSetup('dashboard_test.mjs', 'TERN_DASHBOARD_SCREENSHOT');
 
 async function connect(port, clientId, options = {}) {
   const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`,

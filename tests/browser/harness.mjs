@@ -2,6 +2,7 @@
 // directories, a free loopback port, and starting tern on a configuration of its own.
 
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -120,4 +121,37 @@ export async function runTest(main, timeoutMs) {
     clearTimeout(timer);
   }
   process.exit(code);
+}
+
+/// The command line and the tools every browser test needs: `node SCRIPT TERN_BINARY
+/// [--screenshot FILE.png]` (or the screenshot from env `screenshotEnv`), playwright-core and
+/// mqtt from node_modules, Debian's Chromium. Missing tools exit 77 (ctest's skip) for a
+/// developer, but 1 under CI (CI=true), where install-deps must have put them there.
+export function browserTestSetup(script, screenshotEnv) {
+  const args = process.argv.slice(2);
+  const ternBinary = args[0];
+  const shotIndex = args.indexOf('--screenshot');
+  const screenshot = shotIndex >= 0 ? args[shotIndex + 1] : process.env[screenshotEnv];
+  if (!ternBinary) {
+    console.error(`usage: node ${script} TERN_BINARY [--screenshot FILE.png]`);
+    process.exit(2);
+  }
+  const skip = (why) => {
+    console.log(`SKIP: ${why}`);
+    process.exit(process.env.CI === 'true' ? 1 : 77);
+  };
+  const require = createRequire(new URL('./package.json', import.meta.url));
+  let chromium;
+  let mqtt;
+  try {
+    ({ chromium } = require('playwright-core'));
+    mqtt = require('mqtt');
+  } catch (err) {
+    skip(`${err.message} (run: npm ci --prefix tests/browser, or tools/install-deps.sh)`);
+  }
+  const chromiumPath = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(chromiumPath)) {
+    skip(`no Chromium at ${chromiumPath} (apt-get install chromium)`);
+  }
+  return { ternBinary, screenshot, chromium, chromiumPath, mqtt, skip };
 }

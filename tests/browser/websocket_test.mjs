@@ -21,45 +21,22 @@
 
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { cleanups, fail, launchChromium, runTest, startTern, tempDir, waitFor } from './harness.mjs';
+import {
+  browserTestSetup, cleanups, fail, launchChromium, runTest, startTern, tempDir, waitFor,
+} from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const chromiumPath = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
 const overallTimeoutMs = 60_000;
-
-const args = process.argv.slice(2);
-const ternBinary = args[0];
-const shotIndex = args.indexOf('--screenshot');
-const screenshot = shotIndex >= 0 ? args[shotIndex + 1] : process.env.TERN_BROWSER_SCREENSHOT;
-if (!ternBinary) {
-  console.error('usage: node websocket_test.mjs TERN_BINARY [--screenshot FILE.png]');
-  process.exit(2);
-}
-
-const missingExit = process.env.CI === 'true' ? 1 : 77;
-
-const require = createRequire(import.meta.url);
-let chromium;
-let mqttBundle;
-let mqtt;
-try {
-  ({ chromium } = require('playwright-core'));
-  mqtt = require('mqtt');
-  // The browser bundle (not in the package's exports map: found by path).
-  mqttBundle = path.join(here, 'node_modules', 'mqtt', 'dist', 'mqtt.min.js');
-  fs.accessSync(mqttBundle, fs.constants.R_OK);
-} catch (err) {
-  console.log(`SKIP: ${err.message} (run: npm ci --prefix tests/browser, or tools/install-deps.sh)`);
-  process.exit(missingExit);
-}
-if (!fs.existsSync(chromiumPath)) {
-  console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
-  process.exit(missingExit);
+const { ternBinary, screenshot, chromium, chromiumPath, mqtt, skip } =
+  browserTestSetup('websocket_test.mjs', 'TERN_BROWSER_SCREENSHOT');
+// The browser bundle (not in the package's exports map: found by path).
+const mqttBundle = path.join(here, 'node_modules', 'mqtt', 'dist', 'mqtt.min.js');
+if (!fs.existsSync(mqttBundle)) {
+  skip(`no ${mqttBundle} (run: npm ci --prefix tests/browser, or tools/install-deps.sh)`);
 }
 
 /// A self-signed EC certificate for 127.0.0.1 and the base64 SHA-256 of its SubjectPublicKeyInfo.
